@@ -1,0 +1,55 @@
+"""Builds wgan_kernels with its compiled extension wgan_kernels._C.
+
+Install without build isolation, so the extension is compiled against the torch you already have:
+
+    pip install --no-build-isolation -e .
+
+CUDA sources (csrc/cuda/*.cu) are compiled when torch has CUDA and nvcc is found (no GPU is
+needed to build); WGAN_KERNELS_CPU_ONLY=1 forces a CPU-only build. TORCH_CUDA_ARCH_LIST picks
+the GPU architectures (default below: current data-centre GPUs).
+"""
+
+import glob
+import os
+
+from setuptools import find_packages, setup
+
+import torch
+from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
+
+DEFAULT_CUDA_ARCHS = "8.0;9.0"
+
+
+def use_cuda() -> bool:
+    if os.environ.get("WGAN_KERNELS_CPU_ONLY", "0") == "1":
+        return False
+    return torch.version.cuda is not None and CUDA_HOME is not None and bool(glob.glob("csrc/cuda/*.cu"))
+
+
+def extension():
+    sources = ["csrc/ops.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
+    cxx_flags = ["-O3", "-fno-math-errno"]
+    if not use_cuda():
+        return CppExtension("wgan_kernels._C", sources, extra_compile_args={"cxx": cxx_flags})
+    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", DEFAULT_CUDA_ARCHS)
+    return CUDAExtension(
+        "wgan_kernels._C",
+        sources + sorted(glob.glob("csrc/cuda/*.cu")),
+        define_macros=[("WITH_CUDA", None)],
+        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--use_fast_math"]},
+    )
+
+
+setup(
+    name="wgan_kernels",
+    version="0.1.0",
+    description="Fused Lipschitz-penalty ops (WGAN-GP, WGAN-LP and relatives) for PyTorch",
+    packages=find_packages(include=["wgan_kernels", "wgan_kernels.*"]),
+    python_requires=">=3.10",
+    install_requires=["torch>=2.4", "numpy", "scipy", "matplotlib", "tqdm", "scikit-learn"],
+    extras_require={"test": ["pytest", "pytest-benchmark"]},
+    ext_modules=[extension()],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    entry_points={"console_scripts": ["wgan-train = wgan_kernels.train.__main__:main"]},
+    zip_safe=False,
+)
