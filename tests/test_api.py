@@ -1,0 +1,245 @@
+"""The public API: the drop-in gradient_penalty against the hand-written recipe, the random
+streams, input validation and the backends."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from scipy import stats as scipy_stats
+
+import wgan_kernels as wk
+from wgan_kernels import reference as ref
+
+
+# ---------------------------------------------------------------------------------------
+# gradient_penalty == the eager recipe users write today
+
+
+def mlp_critic():
+    return torch.nn.Sequential(
+        torch.nn.Linear(2, 32), torch.nn.LeakyReLU(0.2), torch.nn.Linear(32, 32), torch.nn.LeakyReLU(0.2),
+        torch.nn.Linear(32, 1),
+    )
+
+
+def conv_critic():
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, stride=2, padding=1),
+        torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 1),
+    )
+
+
+def eager_recipe(critic, real, fake, method, weight, seed):
+    """The usual ten lines, with the library's t_i so both see the same points."""
+    if method == "r1":
+        points = real.detach().requires_grad_(True)
+    else:
+        eps = ref.interpolation_weights(real.shape[0], seed, 0, real.device, real.dtype)
+        eps = eps.reshape(-1, *([1] * (real.dim() - 1)))
+        points = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    out = critic(points)
+    (grad,) = torch.autograd.grad(out, points, grad_outputs=torch.ones_like(out), create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    if method == "gp":
+        return weight * ((norms - 1) ** 2).mean()
+    if method == "lp":
+        return weight * (torch.relu(norms - 1) ** 2).mean()
+    return weight * (norms**2).mean()
+
+
+@pytest.mark.parametrize("make_critic,shape", [(mlp_critic, (16, 2)), (conv_critic, (5, 3, 8, 8))])
+@pytest.mark.parametrize("method", ["gp", "lp", "r1"])
+def test_gradient_penalty_equals_eager_recipe(make_critic, shape, method):
+    torch.manual_seed(0)
+    critic = make_critic()
+    real, fake = torch.randn(shape), torch.randn(shape) * 3
+    with torch.no_grad():  # large weights so some gradient norms exceed 1 and LP is not zero
+        for p in critic.parameters():
+            p.mul_(3.0)
+    ours = wk.gradient_penalty(critic, real, fake, method=method, weight=10.0, seed=42)
+    ours_grads = torch.autograd.grad(ours, list(critic.parameters()), materialize_grads=True)
+    theirs = eager_recipe(critic, real, fake, method, 10.0, 42)
+    theirs_grads = torch.autograd.grad(theirs, list(critic.parameters()), materialize_grads=True)
+    assert theirs.item() > 0
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    for a, b in zip(ours_grads, theirs_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_penalty_uses_interpolate_points_for_a_seed():
+    seen = []
+
+    def critic(x):
+        seen.append(x.detach().clone())
+        return (x**2).sum(dim=1)
+
+    real, fake = torch.randn(8, 3), torch.randn(8, 3)
+    wk.gradient_penalty(critic, real, fake, method="gp", seed=7)
+    assert torch.equal(seen[0], wk.interpolate(real, fake, seed=7))
+    wk.gradient_penalty(critic, real, fake, method="dragan", seed=7)
+    assert torch.equal(seen[1], wk.perturb(real, seed=7))
+    wk.gradient_penalty(critic, real, fake, method="r2")
+    assert torch.equal(seen[2], fake)
+
+
+def test_gradient_penalty_grad_scale_matches_unscaled_and_stats():
+    torch.manual_seed(1)
+    critic = mlp_critic()
+    real, fake = torch.randn(12, 2), torch.randn(12, 2)
+    plain, stats = wk.gradient_penalty(critic, real, fake, method="lp", seed=3, return_stats=True)
+    scaled, scaled_stats = wk.gradient_penalty(
+        critic, real, fake, method="lp", seed=3, grad_scale=torch.tensor(2.0**16), return_stats=True)
+    torch.testing.assert_close(plain, scaled)
+    torch.testing.assert_close(torch.stack(list(stats)), torch.stack(list(scaled_stats)))
+    torch.testing.assert_close(10.0 * stats.part_above, plain)
+
+
+def test_gradient_penalty_overrides_preset():
+    critic = lambda x: 2.0 * x.sum(dim=1)  # noqa: E731  gradient norm 2 * sqrt(3) everywhere
+    real, fake = torch.randn(4, 3), torch.randn(4, 3)
+    n = 2.0 * 3**0.5
+    assert wk.gradient_penalty(critic, real, fake, method="r1", weight=1.0).item() == pytest.approx(n**2, rel=1e-6)
+    got = wk.gradient_penalty(critic, real, fake, method="gp", target=5.0, one_sided=True, weight=1.0)
+    assert got.item() == 0.0
+    both = wk.gradient_penalty(critic, real, fake, sampling="perturb_both", weight=1.0, reduction="none")
+    assert both.shape == (8,)
+
+
+# ---------------------------------------------------------------------------------------
+# random streams
+
+
+def test_interpolate_one_uniform_t_per_sample():
+    batch = 20000
+    real, fake = torch.ones(batch, 3, 2), torch.zeros(batch, 3, 2)
+    t = wk.interpolate(real, fake, seed=2024)  # = t_i everywhere in sample i
+    assert torch.equal(t, t[:, :1, :1].expand_as(t))
+    t = t[:, 0, 0].double()
+    assert t.min() >= 0 and t.max() < 1
+    assert scipy_stats.kstest(t.numpy(), "uniform").pvalue > 1e-3
+    # the stream of a seed is a function of the sample index alone
+    assert torch.equal(wk.interpolate(real[:100], fake[:100], seed=2024)[:, 0, 0].double(), t[:100])
+
+
+def test_interpolate_seeds_reproduce_and_differ():
+    real, fake = torch.randn(64, 5), torch.randn(64, 5)
+    assert torch.equal(wk.interpolate(real, fake, seed=1), wk.interpolate(real, fake, seed=1))
+    assert not torch.equal(wk.interpolate(real, fake, seed=1), wk.interpolate(real, fake, seed=2))
+    torch.manual_seed(123)
+    a = wk.interpolate(real, fake)
+    b = wk.interpolate(real, fake)
+    torch.manual_seed(123)
+    assert torch.equal(wk.interpolate(real, fake), a)
+    assert not torch.equal(a, b)
+
+
+def test_perturb_noise_is_standard_normal():
+    x = torch.randn(400, 50) * 3 + 1
+    out = wk.perturb(x, scale=0.5, seed=99)
+    z = ((out - x) / (0.5 * x.std(correction=0))).flatten().double()
+    assert scipy_stats.kstest(z.numpy(), "norm").pvalue > 1e-3
+    assert torch.equal(wk.perturb(x, scale=0.5, seed=99), out)
+    torch.manual_seed(5)
+    a = wk.perturb(x)
+    torch.manual_seed(5)
+    assert torch.equal(wk.perturb(x), a)
+
+
+# ---------------------------------------------------------------------------------------
+# bad input
+
+
+def g34():
+    return torch.randn(3, 4)
+
+
+BAD_CALLS = [
+    (lambda: wk.interpolate(g34(), torch.randn(3, 5)), ValueError, "fake must have the shape of real"),
+    (lambda: wk.interpolate(g34(), torch.randn(3, 4, dtype=torch.float64)), TypeError, "fake must have the dtype"),
+    (lambda: wk.interpolate(torch.ones(3, 4, dtype=torch.int64), g34()), TypeError, "real must be a floating"),
+    (lambda: wk.interpolate(torch.tensor(1.0), torch.tensor(1.0)), ValueError, "real must have a batch dimension"),
+    (lambda: wk.interpolate(g34(), g34(), seed=1.5), TypeError, "seed must be an int"),
+    (lambda: wk.interpolate(g34(), [1, 2]), TypeError, "fake must be a torch.Tensor"),
+    (lambda: wk.perturb(g34(), scale=-1.0), ValueError, "scale must be non-negative"),
+    (lambda: wk.grad_norm(torch.tensor(2.0)), ValueError, "grad must have a batch dimension"),
+    (lambda: wk.norm_penalty(g34(), reduction="avg"), ValueError, "reduction must be one of"),
+    (lambda: wk.norm_penalty(g34(), weight=-1.0), ValueError, "weight must be non-negative"),
+    (lambda: wk.norm_penalty(g34(), target=-1.0), ValueError, "target must be non-negative"),
+    (lambda: wk.norm_penalty(g34(), grad_scale=0.0), ValueError, "grad_scale must be positive"),
+    (lambda: wk.norm_penalty(g34(), grad_scale=torch.ones(2)), ValueError, "grad_scale must be a float or a one-element"),
+    (lambda: wk.norm_penalty(g34(), grad_scale="x"), TypeError, "grad_scale must be a float"),
+    (lambda: wk.norm_penalty(g34(), sample_weight=torch.ones(4)), ValueError, r"sample_weight must have shape \(B,\)"),
+    (lambda: wk.penalty_stats(torch.ones(3, dtype=torch.int32)), TypeError, "grad must be a floating"),
+    (lambda: wk.pair_penalty(torch.ones(3), torch.ones(3), g34(), g34(), kind="ratio"), ValueError, "kind must be one of"),
+    (lambda: wk.pair_penalty(torch.ones(4), torch.ones(3), g34(), g34()), ValueError, "f_real must have shape"),
+    (lambda: wk.pair_penalty(torch.ones(3), torch.ones(3, 2), g34(), g34()), ValueError, "f_fake must have shape"),
+    (lambda: wk.pair_penalty(torch.ones(3), torch.ones(3), g34(), g34(), p=0), ValueError, "p must be a positive"),
+    (lambda: wk.gradient_penalty(lambda x: x.sum(1), g34(), g34(), method="wgan"), ValueError, "method must be one of"),
+    (lambda: wk.gradient_penalty(lambda x: x.sum(1), g34(), g34(), sampling="mid"), ValueError, "sampling must be one of"),
+    (lambda: wk.gradient_penalty(None, g34(), g34()), TypeError, "critic must be callable"),
+    (lambda: wk.gradient_penalty(lambda x: 1.0, g34(), g34()), TypeError, "critic must return a tensor"),
+    (lambda: wk.clip_weights_(torch.nn.Linear(2, 2), c=0), ValueError, "c must be a positive"),
+    (lambda: wk.clip_weights_("model"), TypeError, "module must be a torch.nn.Module"),
+]
+
+
+@pytest.mark.parametrize("call,error,message", BAD_CALLS, ids=[m for _, _, m in BAD_CALLS])
+def test_bad_input_names_the_argument(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_kernels_check_shapes_when_called_directly():
+    pytest.importorskip("wgan_kernels._C")
+    with pytest.raises(RuntimeError, match="fake must have the shape of real"):
+        torch.ops.wgan_kernels.interpolate(g34(), torch.randn(4, 3), 0, 0)
+    with pytest.raises(RuntimeError, match="sample_weight must have shape"):
+        torch.ops.wgan_kernels.norm_penalty(g34(), None, torch.ones(5), 1.0, False, 1.0, 1.0, "mean")
+    with pytest.raises(RuntimeError, match="reduction must be"):
+        torch.ops.wgan_kernels.norm_penalty(g34(), None, None, 1.0, False, 1.0, 1.0, "avg")
+
+
+def test_clip_weights():
+    layer = torch.nn.Linear(10, 10)
+    with torch.no_grad():
+        layer.weight.mul_(100)
+    wk.clip_weights_(layer, c=0.01)
+    assert layer.weight.abs().max() <= 0.01 and layer.bias.abs().max() <= 0.01
+
+
+# ---------------------------------------------------------------------------------------
+# backends
+
+
+def run_python(code: str, backend: str) -> str:
+    env = dict(os.environ, WGAN_KERNELS_BACKEND=backend)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_reference_backend_serves_the_same_api():
+    code = (
+        "import torch, wgan_kernels as wk\n"
+        "torch.manual_seed(0)\n"
+        "g = torch.randn(6, 3, requires_grad=True); r, f = torch.randn(6, 3), torch.randn(6, 3)\n"
+        "p = wk.norm_penalty(g, one_sided=True, weight=10.0) + wk.pair_penalty(g.sum(1), g.sum(1) * 0, r, f)\n"
+        "p.backward()\n"
+        "print(wk.backend(), round(p.item(), 4), round(g.grad.abs().sum().item(), 4),"
+        " round(wk.interpolate(r, f, seed=3).sum().item(), 4))\n"
+    )
+    reference = run_python(code, "reference")
+    assert reference.startswith("reference ")
+    if wk.backend() == "compiled":
+        compiled = run_python(code, "compiled")
+        assert compiled.startswith("compiled ") and compiled.split()[1:] == reference.split()[1:]
+
+
+def test_unknown_backend_is_refused():
+    env = dict(os.environ, WGAN_KERNELS_BACKEND="fast")
+    done = subprocess.run([sys.executable, "-c", "import wgan_kernels"], env=env, capture_output=True, text=True)
+    assert done.returncode != 0 and "WGAN_KERNELS_BACKEND must be one of" in done.stderr

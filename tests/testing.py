@@ -1,0 +1,46 @@
+"""What every op test parametrizes over: devices, dtypes with tolerances, odd shapes, layouts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+# (dtype, atol, rtol) for outputs in the input dtype; accumulated outputs are float32 anyway.
+DTYPES = [
+    pytest.param(torch.float32, 1e-5, 1e-5, id="float32"),
+    pytest.param(torch.float64, 1e-12, 1e-12, id="float64"),
+    pytest.param(torch.float16, 2e-3, 2e-3, id="float16"),
+    pytest.param(torch.bfloat16, 1.6e-2, 1.6e-2, id="bfloat16"),
+]
+
+SHAPES = [(1,), (3, 5), (7, 3, 9, 11), (2, 1, 1, 1), (1, 4, 6), (0, 3, 4), (5, 0)]
+
+LAYOUTS = ["contiguous", "noncontiguous", "channels_last"]
+
+# every shape in every layout it can have (channels_last is for 4-D tensors)
+SHAPE_LAYOUTS = [
+    pytest.param(shape, layout, id=f"{'x'.join(map(str, shape))}-{layout}")
+    for shape in SHAPES
+    for layout in LAYOUTS
+    if layout != "channels_last" or len(shape) == 4
+]
+
+
+def make(shape, dtype, device, layout="contiguous", scale=1.0, generator=None):
+    """A fresh random tensor of `shape` in the given memory layout."""
+    if layout == "noncontiguous":  # every other element of a wider tensor along the last dim
+        wide_shape = (*shape[:-1], shape[-1] * 2)
+        wide = (torch.randn(wide_shape, generator=generator) * scale).to(device=device, dtype=dtype)
+        return wide[..., ::2]
+    t = (torch.randn(shape, generator=generator) * scale).to(device=device, dtype=dtype)
+    if layout == "channels_last":
+        if len(shape) != 4:
+            pytest.skip("channels_last needs a 4-D tensor")
+        t = t.contiguous(memory_format=torch.channels_last)
+    return t
+
+
+def close(actual, expected, atol, rtol):
+    torch.testing.assert_close(actual, expected.to(actual.dtype), atol=atol, rtol=rtol, equal_nan=True)
