@@ -302,7 +302,7 @@ def check_op(op: str, batch: int, shape, dtype=torch.float32, device="cpu", vari
         eps = reference.interpolation_weights(batch, SEED, 0, device, dtype).reshape(_per_sample_shape(real))
         _close(f"{label} eager(eps of reference) vs reference", eager_interpolate(real, fake, eps), REFERENCE[op](real, fake), dtype)
         for v, fn in fns.items():
-            _check_interpolate_structure(f"{label} {v}", fn(real, fake), real, fake, dtype)
+            _check_interpolate_structure(f"{label} {v}", runner(op, fn, inputs)(), real, fake, dtype)
         return
     if op == "perturb":
         (x,) = args
@@ -310,7 +310,7 @@ def check_op(op: str, batch: int, shape, dtype=torch.float32, device="cpu", vari
             _close(f"{label} fused(seed) vs reference", wk.perturb(x, seed=SEED), REFERENCE[op](x), dtype)
         for v, fn in fns.items():
             if variant_available(op, v, batch, shape) is None:
-                _check_perturb_structure(f"{label} {v}", fn(x), x, dtype)
+                _check_perturb_structure(f"{label} {v}", runner(op, fn, inputs)(), x, dtype)
         return
 
     # deterministic ops: value (and gradients) against the float32 reference

@@ -29,20 +29,27 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 
 def measure(fn: Callable[[], object], device="cpu", *, warmup: int = 2, reps: int = 15,
             min_sample_s: float = 2e-3, max_total_s: float = 3.0) -> dict:
-    """Median, p20 and p80 seconds per call of fn after warm-up.
+    """Median, p20 and p80 seconds per call of fn after warm-up (one call when a call takes
+    over 50 ms, else 2 + warmup).
 
     Each sample runs fn `inner` times back to back (inner chosen so one sample lasts at least
     min_sample_s, which keeps timer overhead out of microsecond ops); at most `reps` samples and
     about max_total_s in all (at least 3 samples). CUDA: timed with CUDA events around each
     sample, after a synchronize."""
     cuda = torch.device(device).type == "cuda"
-    for _ in range(warmup):
-        fn()
     synchronize(device)
     start = time.perf_counter()
-    fn()
+    fn()  # first warm-up call, also sizes the samples
     synchronize(device)
     once = max(time.perf_counter() - start, 1e-7)
+    if once < 0.05:  # slow calls are warm after one call; cheap ones get more
+        for _ in range(warmup):
+            fn()
+        synchronize(device)
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        once = max(time.perf_counter() - start, 1e-7)
     inner = max(1, int(min_sample_s / once))
     samples: list[float] = []
     budget_start = time.perf_counter()
