@@ -1,0 +1,240 @@
+"""The lambda sweep's plumbing and its report (issue 6).
+
+The report and resume tests use synthetic run dirs and a stand-in trainer (a small script that
+speaks the trainer's CLI contract), so they run without training; one test runs the real trainer
+on a tiny grid when it is importable.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wgan_kernels.experiments import lambda_sweep as sweep
+from wgan_kernels.experiments import report
+
+# A stand-in for `python -m wgan_kernels.train`: parses the flags the sweep passes, appends its
+# argv to calls.txt next to the run dir, and writes metrics.csv, level sets and summary.json.
+FAKE_TRAINER = r'''
+import argparse, csv, json, os, sys
+import numpy as np
+p = argparse.ArgumentParser()
+for flag in ["--data", "--model", "--penalty", "--optimizer", "--out", "--plot-at"]:
+    p.add_argument(flag)
+for flag in ["--lambda", "--lr"]:
+    p.add_argument(flag, type=float)
+for flag in ["--iterations", "--n-critic", "--batch-size", "--seed", "--eval-every",
+             "--eval-samples", "--checkpoint-every", "--hidden"]:
+    p.add_argument(flag, type=int)
+p.add_argument("--lp-schedule", action=argparse.BooleanOptionalAction)
+p.add_argument("--resume", action="store_true")
+p.add_argument("--no-progress", action="store_true")
+a = p.parse_args()
+os.makedirs(a.out, exist_ok=True)
+with open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(a.out)))), "calls.txt"), "a") as fh:
+    fh.write(" ".join(sys.argv[1:]) + "\n")
+if a.penalty == "crash":
+    sys.exit(3)
+diverge = a.penalty == "gp" and a.__dict__["lambda"] >= 100
+cols = ["iteration", "critic_loss", "penalty", "penalty_above", "penalty_below", "grad_norm_mean",
+        "grad_norm_max", "grad_norm_min", "generator_loss", "w1", "step_time"]
+rng = np.random.default_rng(a.seed)
+with open(os.path.join(a.out, "metrics.csv"), "w", newline="") as fh:
+    w = csv.writer(fh)
+    w.writerow(cols)
+    for it in range(1, a.iterations + 1):
+        w1 = "" if it % a.eval_every else f"{1.0 / it + 0.01 * rng.random():.5f}"
+        w.writerow([it, -0.5 + 0.1 * rng.standard_normal(), 0.01, 0.005, 0.005, 1.0, 1.5, 0.5, 0.1, w1, 0.01])
+os.makedirs(os.path.join(a.out, "plots"), exist_ok=True)
+xs = np.linspace(-2, 2, 20); ys = np.linspace(-2, 2, 15)
+for it in [int(i) for i in (a.plot_at or "").split(",") if i]:
+    np.savez(os.path.join(a.out, "plots", f"levels_{it:06d}.npz"), xs=xs, ys=ys,
+             values=np.add.outer(ys, xs) * it, real=rng.standard_normal((50, 2)),
+             fake=rng.standard_normal((50, 2)))
+summary = {"final_w1": None if diverge else 0.1, "initial_w1": 1.0, "iterations": a.iterations,
+           "wall_time": 0.5, "status": "diverged" if diverge else "finished"}
+with open(os.path.join(a.out, "summary.json"), "w") as fh:
+    json.dump(summary, fh)
+'''
+
+
+def _fake_trainer(tmp_path: Path) -> tuple[str, ...]:
+    script = tmp_path / "fake_trainer.py"
+    script.write_text(FAKE_TRAINER)
+    return (sys.executable, str(script))
+
+
+def _calls(root: Path) -> list[str]:
+    path = root / "calls.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+TINY = sweep.Config(iterations=20, seeds=(0,), n_critic=1, lp_schedule=False, batch_size=16, hidden=8,
+                    eval_every=5, eval_samples=20, checkpoint_every=0, datasets=("swissroll",),
+                    methods=("gp", "lp"), lambdas=(10.0,))
+
+
+def test_cells_and_trainer_args():
+    config = sweep.QUICK
+    cells = sweep.cells(config)
+    assert len(cells) == 3 * 4 * 5 * len(config.seeds)
+    assert {c.method for c in cells} == {"gp", "lp", "quotient", "transport"}
+    assert {c.lam for c in cells} == {0.1, 1.0, 5.0, 10.0, 100.0}
+    args = sweep.trainer_args(sweep.Cell("swissroll", "lp", 0.1, 2), sweep.FULL, Path("x"))
+    joined = " ".join(args)
+    for part in ["--data swissroll", "--penalty lp", "--lambda 0.1", "--iterations 1000", "--n-critic 10",
+                 "--lp-schedule", "--optimizer rmsprop", "--lr 5e-05", "--batch-size 256", "--hidden 512",
+                 "--seed 2", "--eval-every 10", "--eval-samples 500", "--plot-at 10,50,100,500,1000"]:
+        assert part in joined
+    assert "--resume" not in args
+    assert sweep.run_dir(Path("r"), sweep.Cell("8gaussians", "gp", 10.0, 1)) == Path(
+        "r/runs/8gaussians/gp/lam10_seed1")
+    assert sweep.QUICK.plot_at == (10, 50, 100)
+
+
+def test_sweep_with_stand_in_trainer_skips_finished_runs(tmp_path):
+    trainer = _fake_trainer(tmp_path)
+    config = TINY.__class__(**{**TINY.__dict__, "lambdas": (10.0, 100.0)})  # gp/100 "diverges"
+    root = tmp_path / "res"
+    out1 = sweep.run_sweep(config, root, jobs=2, trainer=trainer, log=lambda *_: None)
+    assert [o.status for o in out1] == ["finished", "diverged", "finished", "finished"]
+    assert len(_calls(root)) == 4
+    # Rerun: every run has a final status, nothing is recomputed.
+    out2 = sweep.run_sweep(config, root, jobs=2, trainer=trainer, log=lambda *_: None)
+    assert [o.status for o in out2] == ["skipped"] * 4
+    assert len(_calls(root)) == 4
+    # An unfinished run (no summary) is restarted with --resume, the others are skipped.
+    victim = sweep.run_dir(root, sweep.Cell("swissroll", "lp", 10.0, 0))
+    (victim / "summary.json").unlink()
+    out3 = sweep.run_sweep(config, root, jobs=1, trainer=trainer, log=lambda *_: None)
+    assert sorted(o.status for o in out3) == ["finished", "skipped", "skipped", "skipped"]
+    calls = _calls(root)
+    assert len(calls) == 5 and "--resume" in calls[-1] and "--penalty lp" in calls[-1]
+
+
+def test_failed_run_is_reported_not_raised(tmp_path):
+    trainer = _fake_trainer(tmp_path)
+    config = TINY.__class__(**{**TINY.__dict__, "methods": ("crash", "lp")})
+    root = tmp_path / "res"
+    outcomes = sweep.run_sweep(config, root, jobs=1, trainer=trainer, log=lambda *_: None)
+    assert [(o.status, o.returncode) for o in outcomes] == [("failed", 3), ("finished", 0)]
+    path = report.write_report(root)
+    assert "1/1 failed" in path.read_text()
+
+
+def test_main_writes_sweep_json_and_report(tmp_path):
+    trainer = _fake_trainer(tmp_path)
+    root = tmp_path / "res"
+    argv = ["--quick", "--out", str(root), "--jobs", "2", "--datasets", "swissroll", "--lambdas", "10",
+            "--iterations", "60", "--trainer", " ".join(trainer)]
+    assert sweep.main(argv) == 0
+    meta = json.loads((root / "sweep.json").read_text())
+    assert meta["mode"] == "quick" and meta["config"]["iterations"] == 60
+    inv = meta["invocations"][0]
+    assert inv["command"].startswith("python -m wgan_kernels.experiments.lambda_sweep --quick")
+    assert inv["machine"]["cores"] and inv["machine"]["torch"]
+    assert len(_calls(root)) == 4
+    assert sweep.main(argv) == 0  # rerun: all skipped
+    assert len(_calls(root)) == 4
+    text = (root / "report.md").read_text()
+    assert "## swissroll" in text and "levels_swissroll_lam10.png" in text
+
+
+def _write_run(root: Path, data, method, lam, seed, status="finished", iterations=40, w1_final=0.2,
+               levels=(10, 20), nan_values=False):
+    path = root / "runs" / data / method / f"lam{sweep.format_lambda(lam)}_seed{seed}"
+    (path / "plots").mkdir(parents=True)
+    with open(path / "metrics.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["iteration", "critic_loss", "penalty", "penalty_above", "penalty_below", "grad_norm_mean",
+                    "grad_norm_max", "grad_norm_min", "generator_loss", "w1", "step_time"])
+        for it in range(1, iterations + 1):
+            w1 = f"{w1_final + 1.0 / it}" if it % 10 == 0 else ""
+            loss = -1.0 if it <= iterations // 2 else (-0.5 if it % 2 else -0.3)  # sd 0.1 in the last half
+            w.writerow([it, loss, 0.1, 0.06, 0.04, 1, 2, 0, 0.5, w1, 0.02])
+    xs, ys = np.linspace(-1, 1, 8), np.linspace(-1, 1, 6)
+    for it in levels:
+        values = np.full((6, 8), np.nan) if nan_values else np.add.outer(ys, xs)
+        np.savez(path / "plots" / f"levels_{it:06d}.npz", xs=xs, ys=ys, values=values,
+                 real=np.zeros((5, 2)), fake=np.ones((5, 2)))
+    if status is not None:
+        summary = {"final_w1": None if status == "diverged" else w1_final + 1.0 / iterations,
+                   "initial_w1": 2.0, "iterations": iterations, "wall_time": 1.0, "status": status}
+        (path / "summary.json").write_text(json.dumps(summary))
+    return path
+
+
+def test_report_on_stored_results(tmp_path):
+    root = tmp_path / "res"
+    for seed, w1 in enumerate([0.1, 0.3, 0.2]):
+        _write_run(root, "swissroll", "lp", 10.0, seed, w1_final=w1 - 1 / 40)
+        _write_run(root, "swissroll", "gp", 10.0, seed, w1_final=1.0, nan_values=seed == 0)
+    _write_run(root, "swissroll", "gp", 1.0, 0, status="diverged")
+    _write_run(root, "swissroll", "lp", 1.0, 0, status=None)  # killed before its summary
+    _write_run(root, "8gaussians", "quotient", 0.1, 0, levels=())
+    (root / "runs" / "junk").mkdir()  # ignored
+    path = report.write_report(root)
+    text = path.read_text()
+    assert "## swissroll" in text and "## 8gaussians" in text
+    # LP lambda 10: median of 0.1, 0.3, 0.2 with its range; critic-loss sd over the last half = 0.1.
+    assert "0.200 [0.100-0.300]; sd 0.100" in text
+    assert "**1/1 diverged**" in text
+    assert "**1/1 running**" in text
+    assert "| GP |" in text and "| LP |" in text and "| quotient (eq. 7) |" in text
+    for png in ["levels_swissroll_lam10.png", "w1_curves.png", "critic_curves_swissroll.png"]:
+        assert png in text and (root / png).stat().st_size > 0
+    rows = list(csv.DictReader(open(root / "runs.csv")))
+    assert len(rows) == 9
+    diverged = [r for r in rows if r["status"] == "diverged"]
+    assert len(diverged) == 1 and diverged[0]["method"] == "gp" and diverged[0]["lambda"] == "1"
+    runs = {(r.data, r.method, r.lam, r.seed): r for r in report.load_runs(root)}
+    assert math.isclose(runs[("swissroll", "lp", 10.0, 1)].critic_loss_sd, 0.1)
+    assert math.isclose(runs[("swissroll", "lp", 10.0, 1)].final_w1, 0.3)
+    assert "LP's median final W1 is below GP's in 1 of 1" in text
+
+
+def test_report_cli_on_empty_dir(tmp_path):
+    assert report.main([str(tmp_path)]) == 0
+    assert "No runs found" in (tmp_path / "report.md").read_text()
+
+
+def _trainer_available() -> bool:
+    try:
+        return importlib.util.find_spec("wgan_kernels.train.__main__") is not None
+    except ImportError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _trainer_available(), reason="trainer (python -m wgan_kernels.train) not built yet")
+def test_tiny_grid_with_real_trainer(tmp_path):
+    """Two cells of the real sweep, a few iterations each, then a rerun that skips both."""
+    root = tmp_path / "res"
+    argv = ["--quick", "--out", str(root), "--jobs", "2", "--datasets", "swissroll", "--methods", "lp,quotient",
+            "--lambdas", "10", "--seeds", "0", "--iterations", "12", "--hidden", "16", "--n-critic", "2",
+            "--eval-every", "5", "--eval-samples", "50"]
+    proc = subprocess.run([sys.executable, "-m", "wgan_kernels.experiments.lambda_sweep", *argv],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for method in ("lp", "quotient"):
+        run = sweep.run_dir(root, sweep.Cell("swissroll", method, 10.0, 0))
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["status"] in ("finished", "diverged")
+        assert (run / "metrics.csv").exists()
+        assert (run / "plots" / "levels_000010.npz").exists()
+    mtimes = {p: p.stat().st_mtime for p in (root / "runs").rglob("summary.json")}
+    proc = subprocess.run([sys.executable, "-m", "wgan_kernels.experiments.lambda_sweep", *argv],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 skipped" in proc.stdout
+    assert {p: p.stat().st_mtime for p in (root / "runs").rglob("summary.json")} == mtimes
+    text = (root / "report.md").read_text()
+    assert "## swissroll" in text

@@ -1,0 +1,344 @@
+"""The WGAN-LP toy study (issue 6): GP vs LP (and the double-backward-free quotient, eq. 7, and
+transport, eq. 9, penalties) across penalty weights, on 8gaussians, 25gaussians and swissroll.
+
+Every run (data set x method x lambda x seed) is an independent trainer process
+(``python -m wgan_kernels.train ...``) writing its own run directory, so runs can go in parallel
+(``--jobs``) and a sweep can be interrupted and restarted: a run whose summary.json has a final
+status (``finished`` or ``diverged``) is skipped; an unfinished one is restarted with ``--resume``.
+When all runs are done the report (``wgan_kernels.experiments.report``) is written.
+
+    python -m wgan_kernels.experiments.lambda_sweep --quick --jobs 2     # < 10 min on 2 cores
+    python -m wgan_kernels.experiments.lambda_sweep --jobs 2             # the full protocol
+
+Layout of the output directory (default wgan_kernels/experiments/results/{quick,full}):
+    runs/{data}/{method}/lam{lambda}_seed{seed}/   one trainer run dir each (not committed)
+    sweep.json                                     configuration, command, machine, timings
+    report.md, *.png, runs.csv                     the report (report.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+DATASETS = ("8gaussians", "25gaussians", "swissroll")
+METHODS = ("gp", "lp", "quotient", "transport")
+LAMBDAS = (0.1, 1.0, 5.0, 10.0, 100.0)
+LEVEL_ITERATIONS = (10, 50, 100, 500, 1000)  # WGAN-LP figure 3
+TERMINAL_STATUSES = ("finished", "diverged")
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
+TRAINER = (sys.executable, "-m", "wgan_kernels.train")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Settings shared by all runs of a sweep (the WGAN-LP toy protocol by default)."""
+
+    iterations: int = 1000  # generator iterations (figure 3 goes to 1000, figure 5 to 500)
+    seeds: tuple[int, ...] = (0, 1, 2)  # the paper uses 10
+    n_critic: int = 10
+    lp_schedule: bool = True  # 100 critic steps for the first 25 generator iterations
+    batch_size: int = 256
+    optimizer: str = "rmsprop"
+    lr: float = 5e-5
+    hidden: int = 512
+    eval_every: int = 10
+    eval_samples: int = 500
+    checkpoint_every: int = 100
+    datasets: tuple[str, ...] = DATASETS
+    methods: tuple[str, ...] = METHODS
+    lambdas: tuple[float, ...] = LAMBDAS
+
+    @property
+    def plot_at(self) -> tuple[int, ...]:
+        return tuple(i for i in LEVEL_ITERATIONS if i <= self.iterations)
+
+
+FULL = Config()
+# Quick mode: all 4 methods, 3 data sets and 5 lambdas, one seed, cut down to fit ~60 runs in
+# under ten minutes on two cores (the calibration is in docs/STUDY.md): narrower networks, fewer
+# generator iterations and no 100-critic-step warm-up (which alone costs 2500 critic steps).
+QUICK = dataclasses.replace(
+    FULL, iterations=100, seeds=(0,), hidden=128, lp_schedule=False, checkpoint_every=0
+)
+MODES = {"full": FULL, "quick": QUICK}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One run of the sweep."""
+
+    data: str
+    method: str
+    lam: float
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.data}/{self.method}/lam{format_lambda(self.lam)}_seed{self.seed}"
+
+
+def format_lambda(lam: float) -> str:
+    """0.1 -> '0.1', 10.0 -> '10' (used in run-dir names and tables)."""
+    return f"{lam:g}"
+
+
+def cells(config: Config) -> list[Cell]:
+    return [
+        Cell(d, m, float(lam), s)
+        for d in config.datasets
+        for m in config.methods
+        for lam in config.lambdas
+        for s in config.seeds
+    ]
+
+
+def run_dir(root: Path, cell: Cell) -> Path:
+    return Path(root) / "runs" / cell.name
+
+
+def read_summary(path: Path) -> dict | None:
+    """summary.json of a run dir, or None when absent or unreadable (a run killed mid-write)."""
+    try:
+        with open(Path(path) / "summary.json") as fh:
+            summary = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def is_done(path: Path) -> bool:
+    """A run is done (and skipped on rerun) when its summary.json has a final status."""
+    summary = read_summary(path)
+    return summary is not None and summary.get("status") in TERMINAL_STATUSES
+
+
+def trainer_args(cell: Cell, config: Config, out: Path, resume: bool = False) -> list[str]:
+    """The trainer's CLI arguments for one run (the contract in the trainer's --help)."""
+    args = [
+        "--data", cell.data,
+        "--model", "mlp",
+        "--penalty", cell.method,
+        "--lambda", repr(cell.lam),
+        "--iterations", str(config.iterations),
+        "--n-critic", str(config.n_critic),
+        "--lp-schedule" if config.lp_schedule else "--no-lp-schedule",
+        "--batch-size", str(config.batch_size),
+        "--optimizer", config.optimizer,
+        "--lr", repr(config.lr),
+        "--hidden", str(config.hidden),
+        "--seed", str(cell.seed),
+        "--out", str(out),
+        "--eval-every", str(config.eval_every),
+        "--eval-samples", str(config.eval_samples),
+        "--checkpoint-every", str(config.checkpoint_every),
+        "--no-progress",
+    ]
+    if config.plot_at:
+        args += ["--plot-at", ",".join(str(i) for i in config.plot_at)]
+    if resume:
+        args.append("--resume")
+    return args
+
+
+@dataclasses.dataclass
+class Outcome:
+    cell: Cell
+    status: str  # finished | diverged | skipped | failed
+    seconds: float
+    returncode: int | None = None
+
+
+def run_cell(
+    cell: Cell, config: Config, root: Path, trainer=TRAINER, threads: int = 1, timeout: float | None = None
+) -> Outcome:
+    """Runs one cell in a subprocess (skipping it when already done); never raises for a failed
+    run: the failure is returned (and the trainer's output is kept in the run dir's train.log)."""
+    out = run_dir(root, cell)
+    if is_done(out):
+        return Outcome(cell, "skipped", 0.0)
+    resume = out.exists() and any(out.iterdir())
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [*trainer, *trainer_args(cell, config, out, resume=resume)]
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(threads)
+    start = time.perf_counter()
+    with open(out / "train.log", "a") as log:
+        log.write(f"$ {shlex.join(cmd)}\n")
+        log.flush()
+        try:
+            proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, timeout=timeout)
+            rc = proc.returncode
+        except subprocess.TimeoutExpired:
+            log.write(f"\n[lambda_sweep] killed after {timeout} s\n")
+            rc = None
+    seconds = time.perf_counter() - start
+    summary = read_summary(out)
+    if summary is not None and summary.get("status") in TERMINAL_STATUSES:
+        return Outcome(cell, summary["status"], seconds, rc)
+    return Outcome(cell, "failed", seconds, rc)
+
+
+def run_sweep(
+    config: Config,
+    root: Path,
+    jobs: int = 1,
+    trainer=TRAINER,
+    timeout: float | None = None,
+    log=print,
+) -> list[Outcome]:
+    """Runs every cell of the sweep not yet done, `jobs` at a time. Returns one Outcome per cell."""
+    todo = cells(config)
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    outcomes: list[Outcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(run_cell, c, config, root, trainer, threads, timeout) for c in todo]
+        for i, fut in enumerate(as_completed(futures), 1):
+            res = fut.result()
+            outcomes.append(res)
+            rc = "" if res.returncode in (0, None) else f" (exit code {res.returncode})"
+            log(f"[{i}/{len(todo)}] {res.cell.name}: {res.status}{rc} {res.seconds:.1f} s")
+    order = {c: i for i, c in enumerate(todo)}
+    return sorted(outcomes, key=lambda o: order[o.cell])
+
+
+def machine_info() -> dict:
+    """What the report states about where it ran."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        torch_version = torch.__version__
+    except ImportError:  # pragma: no cover
+        torch_version = "unknown"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch_version,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split(",") if x.strip())
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m wgan_kernels.experiments.lambda_sweep",
+        description="WGAN-LP toy study: GP / LP / quotient / transport penalties across lambdas.",
+    )
+    p.add_argument("--quick", action="store_true", help="the quick configuration (< 10 min on 2 cores)")
+    p.add_argument("--out", type=Path, default=None, help="results dir (default results/{quick,full})")
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (one process each)")
+    p.add_argument("--datasets", type=_names, default=None, help="comma-separated subset")
+    p.add_argument("--methods", type=_names, default=None, help="comma-separated subset")
+    p.add_argument("--lambdas", type=_floats, default=None, help="comma-separated subset")
+    p.add_argument("--seeds", type=_ints, default=None, help="comma-separated seeds")
+    p.add_argument("--iterations", type=int, default=None, help="generator iterations per run")
+    p.add_argument("--hidden", type=int, default=None, help="MLP width")
+    p.add_argument("--n-critic", type=int, default=None)
+    p.add_argument("--lp-schedule", action=argparse.BooleanOptionalAction, default=None,
+                   help="100 critic steps for the first 25 generator iterations")
+    p.add_argument("--eval-every", type=int, default=None)
+    p.add_argument("--eval-samples", type=int, default=None)
+    p.add_argument("--checkpoint-every", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=None, help="seconds per run before it is killed")
+    p.add_argument("--no-report", action="store_true", help="only run, do not write the report")
+    p.add_argument("--trainer", default=None, help=argparse.SUPPRESS)  # tests: a stand-in trainer
+    return p
+
+
+def config_from_args(args) -> Config:
+    config = QUICK if args.quick else FULL
+    overrides = {
+        "datasets": args.datasets, "methods": args.methods, "lambdas": args.lambdas,
+        "seeds": args.seeds, "iterations": args.iterations, "hidden": args.hidden,
+        "n_critic": args.n_critic, "lp_schedule": args.lp_schedule, "eval_every": args.eval_every,
+        "eval_samples": args.eval_samples, "checkpoint_every": args.checkpoint_every,
+    }
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    mode = "quick" if args.quick else "full"
+    root = args.out if args.out is not None else DEFAULT_RESULTS / mode
+    root.mkdir(parents=True, exist_ok=True)
+    trainer = tuple(shlex.split(args.trainer)) if args.trainer else TRAINER
+    n = len(cells(config))
+    print(f"{n} runs ({mode} mode) -> {root}, {args.jobs} at a time")
+
+    start = time.perf_counter()
+    outcomes = run_sweep(config, root, jobs=args.jobs, trainer=trainer, timeout=args.timeout)
+    wall = time.perf_counter() - start
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    print(f"sweep done in {wall:.0f} s: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+
+    # sweep.json keeps the invocation that produced (the last part of) these results.
+    meta_path = root / "sweep.json"
+    previous = {}
+    if meta_path.exists():
+        try:
+            previous = json.loads(meta_path.read_text())
+        except ValueError:
+            previous = {}
+    invocations = previous.get("invocations", [])
+    invocations.append({
+        "command": "python -m wgan_kernels.experiments.lambda_sweep " + shlex.join(argv),
+        "jobs": args.jobs,
+        "wall_time": wall,
+        "counts": counts,
+        "machine": machine_info(),
+    })
+    meta = {
+        "mode": mode,
+        "config": dataclasses.asdict(config) | {"plot_at": list(config.plot_at)},
+        "invocations": invocations,
+        "failed": [o.cell.name for o in outcomes if o.status == "failed"],
+    }
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+    if not args.no_report:
+        from . import report
+
+        path = report.write_report(root)
+        print(f"report: {path}")
+    return 0 if counts.get("failed", 0) == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
