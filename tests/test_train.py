@@ -1,0 +1,337 @@
+"""Short runs of the trainer (wgan_kernels.train): every data set, model and penalty family,
+exact resume, 2-process DDP == 1 process, AMP bf16 on CPU, and clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from wgan_kernels.train import METRIC_COLUMNS, TrainConfig, run
+from wgan_kernels.train.__main__ import main
+from wgan_kernels.train.checkpoint import load
+
+pytestmark = pytest.mark.slow  # training runs; still part of the default `pytest tests`
+
+TINY_TOY = dict(iterations=2, n_critic=2, lp_schedule=False, batch_size=32, hidden=32, eval_samples=40,
+                eval_every=1, plot_at=[1], progress=False, tensorboard=False, threads=1)
+TINY_IMAGE = dict(iterations=2, n_critic=1, batch_size=8, gen_batch_size=8, channels=8, critic_blocks=1,
+                  latent_dim=16, eval_samples=20, eval_every=1, sample_every=1, progress=False,
+                  tensorboard=False, threads=1)
+
+
+def read_metrics(out):
+    with open(os.path.join(out, "metrics.csv"), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def read_summary(out):
+    with open(os.path.join(out, "summary.json")) as handle:
+        return json.load(handle)
+
+
+def params(out):
+    state = load(os.path.join(out, "checkpoint.pt"), torch.device("cpu"))
+    return {f"{part}.{k}": v for part in ("generator", "critic") for k, v in state[part].items()}
+
+
+def check_run(out, iterations):
+    rows = read_metrics(out)
+    assert [int(r["iteration"]) for r in rows] == list(range(1, iterations + 1))
+    assert set(METRIC_COLUMNS) <= set(rows[0])
+    for row in rows:
+        for key in ("critic_loss", "generator_loss", "grad_norm_mean", "grad_norm_max", "grad_norm_min", "step_time"):
+            assert np.isfinite(float(row[key])), (key, row)
+    summary = read_summary(out)
+    assert summary["status"] == "finished" and summary["iterations"] == iterations
+    assert np.isfinite(summary["final_w1"]) and np.isfinite(summary["initial_w1"])
+    assert os.path.exists(os.path.join(out, "config.json"))
+    assert os.path.exists(os.path.join(out, "plots", "metrics.png"))
+    return rows, summary
+
+
+# ---------------------------------------------------------------------------------------
+# data sets, models, penalties
+
+
+@pytest.mark.parametrize("data", ["8gaussians", "25gaussians", "swissroll"])
+def test_toy_sets(tmp_path, data):
+    out = str(tmp_path / data)
+    run(TrainConfig(data=data, out=out, **TINY_TOY))
+    rows, _ = check_run(out, 2)
+    assert rows[0]["w1"] != "" and float(rows[0]["penalty"]) >= 0
+    for it in (1, 2):  # --plot-at 1 and the last iteration
+        assert os.path.exists(os.path.join(out, "plots", f"levels_{it:06d}.png"))
+        with np.load(os.path.join(out, "plots", f"levels_{it:06d}.npz")) as levels:
+            xs, ys, values = levels["xs"], levels["ys"], levels["values"]
+            assert xs.ndim == ys.ndim == 1 and values.shape == (len(ys), len(xs))
+            assert levels["real"].shape == levels["fake"].shape == (40, 2)
+
+
+@pytest.mark.parametrize("penalty", ["gp", "lp", "dragan", "r1", "r2", "quotient", "transport", "clip"])
+def test_penalties(tmp_path, penalty):
+    out = str(tmp_path / penalty)
+    run(TrainConfig(penalty=penalty, lam=5.0, out=out, **TINY_TOY))
+    rows, _ = check_run(out, 2)
+    for row in rows:
+        penalty_value, above, below = (float(row[k]) for k in ("penalty", "penalty_above", "penalty_below"))
+        assert penalty_value >= 0 and above >= 0 and below >= 0
+        if penalty in ("gp", "dragan"):
+            assert penalty_value == pytest.approx(above + below, rel=1e-4, abs=1e-6)
+        if penalty in ("lp", "r1", "r2", "quotient", "transport"):
+            assert penalty_value == pytest.approx(above, rel=1e-4, abs=1e-6)
+        if penalty == "clip":
+            assert penalty_value == 0
+    if penalty == "clip":
+        assert all(v.abs().max() <= 0.01 + 1e-7 for k, v in params(out).items() if k.startswith("critic."))
+
+
+def test_lazy_regularisation_and_lp_schedule(tmp_path):
+    out = str(tmp_path / "lazy")
+    config = dict(TINY_TOY, lp_schedule=True, lp_schedule_iterations=1, lp_schedule_steps=3, iterations=3)
+    run(TrainConfig(penalty="gp", lazy_every=2, optimizer="adam", lr_decay="linear", out=out, **config))
+    rows, _ = check_run(out, 3)
+    assert [int(r["critic_steps"]) for r in rows] == [3, 2, 2]
+    assert float(rows[0]["lr"]) > float(rows[1]["lr"]) > float(rows[2]["lr"]) > 0  # linear decay to 0
+
+
+def test_digits_resnet(tmp_path):
+    out = str(tmp_path / "digits")
+    run(TrainConfig(data="digits", out=out, **TINY_IMAGE))
+    rows, summary = check_run(out, 2)
+    assert rows[-1]["w1"] != ""
+    assert os.path.exists(os.path.join(out, "plots", "samples_000002.png"))
+    state = load(os.path.join(out, "checkpoint.pt"), torch.device("cpu"))
+    assert state["config"]["model"] == "resnet"
+
+
+def test_resnet_layernorm_critic_and_16px(tmp_path):
+    out = str(tmp_path / "ln")
+    run(TrainConfig(data="digits", image_size=16, critic_norm="layernorm", penalty="gp", out=out, **TINY_IMAGE))
+    check_run(out, 2)
+
+
+def _fake_cifar(directory, per_batch=6):
+    os.makedirs(directory)
+    rng = np.random.RandomState(0)
+    for i in range(1, 6):
+        entry = {b"data": rng.randint(0, 256, size=(per_batch, 3072), dtype=np.uint8),
+                 b"labels": list(rng.randint(0, 10, size=per_batch))}
+        with open(os.path.join(directory, f"data_batch_{i}"), "wb") as handle:
+            pickle.dump(entry, handle)
+
+
+def test_cifar10_pickles(tmp_path):
+    _fake_cifar(tmp_path / "cifar")
+    out = str(tmp_path / "run")
+    config = dict(TINY_IMAGE, iterations=1)
+    run(TrainConfig(data="cifar10", data_path=str(tmp_path / "cifar"), penalty="r1", out=out, **config))
+    check_run(out, 1)
+    with open(os.path.join(out, "plots", "samples_000001.png"), "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_npy_and_npz_arrays(tmp_path):
+    gray = np.random.RandomState(0).randint(0, 256, size=(10, 16, 16), dtype=np.uint8)  # (N, H, W) 0..255
+    np.save(tmp_path / "gray.npy", gray)
+    colour = np.random.RandomState(1).rand(10, 12, 12, 3).astype(np.float32)  # NHWC in [0, 1], 12 -> 16
+    np.savez(tmp_path / "colour.npz", images=colour)
+    for name in ("gray.npy", "colour.npz"):
+        out = str(tmp_path / f"run_{name}")
+        run(TrainConfig(data="npy", data_path=str(tmp_path / name), penalty="quotient", out=out,
+                        **dict(TINY_IMAGE, iterations=1)))
+        check_run(out, 1)
+
+
+def test_amp_bf16_cpu(tmp_path):
+    out = str(tmp_path / "bf16")
+    run(TrainConfig(amp="bf16", penalty="gp", out=out, **TINY_TOY))
+    check_run(out, 2)
+    out = str(tmp_path / "bf16img")
+    run(TrainConfig(data="digits", amp="bf16", out=out, **dict(TINY_IMAGE, iterations=1)))
+    check_run(out, 1)
+
+
+# ---------------------------------------------------------------------------------------
+# checkpoints, resume, divergence
+
+
+def test_resume_after_kill_is_exact(tmp_path):
+    config = dict(TINY_TOY, iterations=6, checkpoint_every=2, lr=1e-3, eval_every=2, plot_at=[])
+    straight = str(tmp_path / "straight")
+    run(TrainConfig(out=straight, **config))
+    killed = str(tmp_path / "killed")
+    result = run(TrainConfig(out=killed, kill_at=5, **config))  # dies after row 5, checkpoint at 4
+    assert result["status"] == "killed" and not os.path.exists(os.path.join(killed, "summary.json"))
+    assert len(read_metrics(killed)) == 5
+    assert load(os.path.join(killed, "checkpoint.pt"), torch.device("cpu"))["iteration"] == 4
+    run(TrainConfig(out=killed, resume=True, **config))
+    rows, summary = check_run(killed, 6)  # no duplicated rows
+    a, b = params(straight), params(killed)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    assert summary["final_w1"] == read_summary(straight)["final_w1"]
+    assert [r["w1"] for r in rows] == [r["w1"] for r in read_metrics(straight)]
+    # resuming a finished run is a no-op
+    assert run(TrainConfig(out=killed, resume=True, **config))["status"] == "finished"
+
+
+def test_resume_with_sigkill_subprocess(tmp_path):
+    """A real kill -9 at an arbitrary moment: the resumed run ends with the parameters of an
+    uninterrupted one."""
+    out = str(tmp_path / "run")
+    args = ["--iterations", "40", "--hidden", "32", "--batch-size", "32", "--n-critic", "2", "--no-lp-schedule",
+            "--checkpoint-every", "3", "--eval-every", "100", "--eval-samples", "20", "--plot-at", "",
+            "--no-progress", "--threads", "1", "--lr", "1e-3"]
+    cmd = [sys.executable, "-m", "wgan_kernels.train", *args, "--out", out]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt_path = os.path.join(out, "checkpoint.pt")
+    import time
+
+    deadline = time.time() + 120
+    while not os.path.exists(ckpt_path) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert main([*args, "--out", out, "--resume"]) == 0
+    rows = read_metrics(out)
+    assert [int(r["iteration"]) for r in rows] == list(range(1, 41))
+    straight = str(tmp_path / "straight")
+    assert main([*args, "--out", straight]) == 0
+    a, b = params(straight), params(out)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    run(TrainConfig(out=out, **TINY_TOY))
+    with open(os.path.join(out, "checkpoint.pt"), "wb") as handle:
+        handle.write(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="corrupt"):
+        run(TrainConfig(out=out, resume=True, **dict(TINY_TOY, iterations=3)))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", out, "--resume", "--hidden", "32", "--no-progress"])
+    assert exit_info.value.code == 2 and "checkpoint.pt" in capsys.readouterr().err
+
+
+def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    summary = run(TrainConfig(out=out, penalty="gp", lam=1e30, lr=1e30, optimizer="adam", checkpoint_every=1,
+                              **dict(TINY_TOY, iterations=20)))
+    assert summary["status"] == "diverged" and summary["iterations"] < 20
+    assert read_summary(out)["status"] == "diverged"
+    assert "DIVERGED" in capsys.readouterr().err
+    if summary["iterations"] > 0:
+        state = params(out)
+        assert all(torch.isfinite(v).all() for v in state.values())
+        assert load(os.path.join(out, "checkpoint.pt"), torch.device("cpu"))["iteration"] == summary["iterations"]
+
+
+def test_existing_run_directory_needs_resume(tmp_path):
+    out = str(tmp_path / "run")
+    run(TrainConfig(out=out, **TINY_TOY))
+    with pytest.raises(FileExistsError, match="--resume"):
+        run(TrainConfig(out=out, **TINY_TOY))
+    with pytest.raises(ValueError, match="differ"):
+        run(TrainConfig(out=out, resume=True, **dict(TINY_TOY, iterations=3, hidden=64)))
+
+
+# ---------------------------------------------------------------------------------------
+# distributed
+
+
+def test_two_processes_match_one_process(tmp_path):
+    from wgan_kernels.train.distributed import launch_local
+
+    config = dict(TINY_TOY, iterations=3, lr=1e-3, eval_every=10, plot_at=[], checkpoint_every=10)
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    run(TrainConfig(out=one, penalty="lp", **config))
+    launch_local(TrainConfig(out=two, penalty="lp", **config), world_size=2)
+    a, b = params(one), params(two)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6, msg=key)
+    assert read_summary(two)["world_size"] == 2
+    # the runs moved the parameters well beyond the tolerance (not two copies of the initialisation)
+    torch.manual_seed(0)
+    from wgan_kernels.train.models import MLPCritic
+
+    init = MLPCritic(2, 32).state_dict()
+    assert max((a[f"critic.{k}"] - v).abs().max().item() for k, v in init.items()) > 1e-3
+    rows_one, rows_two = read_metrics(one), read_metrics(two)
+    for r1, r2 in zip(rows_one, rows_two):
+        assert float(r1["critic_loss"]) == pytest.approx(float(r2["critic_loss"]), rel=1e-3, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# command line and errors
+
+
+def test_cli_short_run_prints_results(tmp_path, capsys):
+    out = str(tmp_path / "cli")
+    code = main(["--data", "8gaussians", "--iterations", "2", "--hidden", "32", "--batch-size", "32",
+                 "--n-critic", "1", "--no-lp-schedule", "--eval-samples", "30", "--no-progress", "--out", out])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "untrained generator" in printed and "final" in printed and os.path.join(out, "plots") in printed
+    config = json.load(open(os.path.join(out, "config.json")))
+    assert config["optimizer"] == "rmsprop" and config["lr"] == 5e-5 and config["n_critic"] == 1
+
+
+def test_module_entry_point_help():
+    result = subprocess.run([sys.executable, "-m", "wgan_kernels.train", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--lp-schedule" in result.stdout and "--penalty" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data", "cifar10"], "--data-path"),
+        (["--data", "cifar10", "--data-path", "/nonexistent/cifar"], "/nonexistent/cifar"),
+        (["--data", "npy", "--data-path", "/nonexistent/x.npy"], "/nonexistent/x.npy"),
+        (["--lambda", "-1"], "--lambda"),
+        (["--iterations", "0"], "--iterations"),
+        (["--data", "swissroll", "--model", "resnet"], "--model mlp"),
+        (["--data", "digits", "--model", "mlp"], "--model resnet"),
+        (["--resume"], "--out"),
+        (["--data", "digits", "--critic-norm", "batchnorm"], "per-sample"),
+        (["--device", "cuda"] if not torch.cuda.is_available() else ["--lr", "0"], "cuda" if not torch.cuda.is_available() else "--lr"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--no-progress", "--out", str(tmp_path / "x")] if "--resume" not in argv else argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_choice_is_rejected_by_argparse(capsys):
+    with pytest.raises(SystemExit):
+        main(["--penalty", "nope"])
+    assert "--penalty" in capsys.readouterr().err
+
+
+def test_malformed_data_files(tmp_path):
+    bad = tmp_path / "cifar"
+    os.makedirs(bad)
+    (bad / "data_batch_1").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="malformed"):
+        run(TrainConfig(data="cifar10", data_path=str(bad), out=str(tmp_path / "a"), **TINY_IMAGE))
+    empty = tmp_path / "empty"
+    os.makedirs(empty)
+    with pytest.raises(FileNotFoundError, match="data_batch_1"):
+        run(TrainConfig(data="cifar10", data_path=str(empty), out=str(tmp_path / "b"), **TINY_IMAGE))
+    np.save(tmp_path / "flat.npy", np.zeros((5, 7), dtype=np.float32))
+    with pytest.raises(ValueError, match="flat.npy"):
+        run(TrainConfig(data="npy", data_path=str(tmp_path / "flat.npy"), out=str(tmp_path / "c"), **TINY_IMAGE))
+    (tmp_path / "text.npy").write_text("hello")
+    with pytest.raises(ValueError, match="text.npy"):
+        run(TrainConfig(data="npy", data_path=str(tmp_path / "text.npy"), out=str(tmp_path / "d"), **TINY_IMAGE))
