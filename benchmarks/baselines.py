@@ -153,19 +153,22 @@ FUSED = {
 }
 
 
-def compile_eager(op: str) -> Callable:
-    """A fresh torch.compile of the eager composition (static shapes, so every size gets its own
-    specialised kernels; recompiles are allowed for each new size)."""
+def compile_eager(op: str, dynamic: bool | None = True) -> Callable:
+    """torch.compile of the eager composition. dynamic=True (the default here) compiles one
+    shape-generic graph per op, dtype, rank and grad mode and reuses it across batch and sample
+    sizes: on a 2-core machine a static compile per size (dynamic=False) would take most of the
+    benchmark's time. Recompiles are allowed either way."""
     config = torch._dynamo.config
     for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit", "accumulated_cache_size_limit"):
         if hasattr(config, name):
             setattr(config, name, max(getattr(config, name), 1024))
-    return torch.compile(EAGER[op], dynamic=False)
+    return torch.compile(EAGER[op], dynamic=dynamic)
 
 
-def op_functions(op: str, variants=VARIANTS) -> dict[str, Callable]:
+def op_functions(op: str, variants=VARIANTS, compiled: Callable | None = None) -> dict[str, Callable]:
+    """variant -> function; `compiled` reuses an existing compile_eager(op)."""
     table = {"eager": EAGER, "reference": REFERENCE, "fused": FUSED}
-    return {v: (compile_eager(op) if v == "compile" else table[v][op]) for v in variants}
+    return {v: ((compiled or compile_eager(op)) if v == "compile" else table[v][op]) for v in variants}
 
 
 # ---------------------------------------------------------------------------------------

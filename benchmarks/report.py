@@ -79,6 +79,8 @@ def run_ops(args, device: str, copy_gbps: float) -> list[dict]:
     rows = []
     ops = args.ops or baselines.OPS
     for op in ops:
+        torch._dynamo.reset()
+        compiled = baselines.compile_eager(op, dynamic=not args.static_compile)
         for dtype, batch, shape in grid(args.quick, device):
             row = {"op": op, "dtype": dname(dtype), "batch": batch, "shape": sname(shape),
                    "numel": batch * baselines.numel_per_sample(shape)}
@@ -86,8 +88,10 @@ def run_ops(args, device: str, copy_gbps: float) -> list[dict]:
                 row["skipped"] = "does not fit in memory"
                 rows.append(row)
                 continue
-            torch._dynamo.reset()
-            fns = baselines.op_functions(op)
+            if args.static_compile:
+                torch._dynamo.reset()
+                compiled = baselines.compile_eager(op, dynamic=False)
+            fns = baselines.op_functions(op, compiled=compiled)
             inputs = baselines.make_inputs(op, batch, shape, dtype, device)
             runs = {v: baselines.runner(op, fn, inputs) for v, fn in fns.items()}
             # compile (first call) timed apart from the warm timings
@@ -137,14 +141,18 @@ def run_ops(args, device: str, copy_gbps: float) -> list[dict]:
 
 def run_steps(args, device: str) -> list[dict]:
     rows = []
-    mkw = dict(warmup=1, reps=5 if args.quick else 10, max_total_s=4.0 if args.quick else 15.0)
     for kind in step.SETUPS:
+        # the ResNet step takes seconds on a small CPU: few samples; --quick also shrinks its batch
+        slow = kind == "resnet" and device == "cpu"
+        batch = 16 if (slow and args.quick) else None
+        mkw = dict(warmup=1, reps=5 if args.quick else 10, max_total_s=4.0 if args.quick else 15.0,
+                   min_samples=2 if slow else 3)
         try:
             step.check_steps(kind, device)
             check = "ok"
         except baselines.CheckFailed as error:
             check = f"FAILED: {error}"
-        critic, opt, real, fake, source = step.make_setup(kind, device)
+        critic, opt, real, fake, source = step.make_setup(kind, device, batch=batch)
         row = {"critic": kind, "source": source, "batch": real.shape[0], "shape": sname(real.shape[1:]), "check": check}
         for variant, fn in step.STEPS.items():
             row[f"step_{variant}"] = timing.measure(lambda: fn(critic, opt, real, fake), device, **mkw)
@@ -207,12 +215,17 @@ def markdown(result: dict) -> str:
               f"wgan_kernels {info.get('wgan_kernels')} ({info.get('wgan_kernels_backend')})",
               f"- copy bandwidth (dst.copy_(src), {result['copy']['bytes'] / 2**20:.0f} MiB moved): "
               f"**{result['copy']['gb_per_s']:.2f} GB/s**",
+              f"- load average (1, 5, 15 min) at start: {info.get('load_average')}, at end: {result.get('load_average_end')} "
+              "(above the core count means other processes competed for the cores: expect noise)",
               f"- wall time of this report: {result['wall_s']:.0f} s", ""]
     lines += ["## Op level", "",
               "Times in ms: median [p20, p80] after warm-up. Ratios are fused time / baseline time "
               "(< 1: fused is faster). BW: the fused op's bytes that must move (baselines.TENSOR_PASSES) "
-              "per second, and as a share of the copy bandwidth. compile s: first call of torch.compile "
-              "(compile + one run), excluded from its timing.", "",
+              "per second, and as a share of the copy bandwidth. compile s: first call of torch.compile at "
+              "that size (compile or recompile + one run), excluded from its timing; "
+              f"compile mode: {'static (dynamic=False, one compile per size)' if result.get('static_compile') else 'dynamic=True (one graph per op, dtype and rank, reused across sizes)'}. "
+              "check: ok = every variant agreed with the reference at this size before timing; n/c = size too large "
+              "to check (checked at the smaller ones).", "",
               "| op | dtype | B | shape | eager | compile | reference | fused | fused/eager | fused/compile "
               "| fused/reference | fused GB/s | % copy BW | compile s | check |",
               "|" + "---|" * 15]
@@ -273,6 +286,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="three sizes, fewer samples (about 4 minutes on 2 cores)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--ops", nargs="*", choices=baselines.OPS, help="only these ops (default: all)")
+    parser.add_argument("--static-compile", action="store_true",
+                        help="torch.compile(dynamic=False) afresh for every size (slow: one compile per size)")
     parser.add_argument("--skip-steps", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--out-dir", default=RESULTS_DIR)
@@ -282,7 +297,7 @@ def main(argv=None) -> int:
     device = args.device
     start = time.perf_counter()
     command = "python -m benchmarks.report " + " ".join(argv if argv is not None else sys.argv[1:])
-    result = {"command": command.strip(), "quick": args.quick, "machine": timing.machine_info(device)}
+    result = {"command": command.strip(), "quick": args.quick, "static_compile": args.static_compile, "machine": timing.machine_info(device)}
     log(f"device: {result['machine']['device_name']}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     copy_bytes = (128 if args.quick else 256) * 2**20
     result["copy"] = timing.copy_bandwidth(device, copy_bytes, reps=10, max_total_s=2.0)
@@ -291,6 +306,7 @@ def main(argv=None) -> int:
     result["steps"] = [] if args.skip_steps else run_steps(args, device)
     result["memory"] = None if args.skip_memory else run_memory(args, device)
     result["wall_s"] = time.perf_counter() - start
+    result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     text = markdown(result)
     print(text)
     os.makedirs(args.out_dir, exist_ok=True)

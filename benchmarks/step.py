@@ -98,7 +98,10 @@ def _from_train(kind: str, probe: torch.Tensor):
         if isinstance(obj, type) and issubclass(obj, nn.Module) and ("critic" in low or "discriminator" in low) \
                 and any(w in low for w in words):
             try:
-                critic = obj()
+                try:
+                    critic = obj()
+                except TypeError:  # e.g. ResNetCritic(image_shape)
+                    critic = obj(tuple(probe.shape[1:]))
                 with torch.no_grad():
                     out = critic(probe)
                 if out.numel() == probe.shape[0]:
@@ -115,9 +118,10 @@ SETUPS = {
 }
 
 
-def make_setup(kind: str, device="cpu", seed: int = 0):
-    """(critic, optimizer, real, fake, source) for one of SETUPS."""
-    batch, shape, fallback, opt_kwargs = SETUPS[kind]
+def make_setup(kind: str, device="cpu", seed: int = 0, batch: int | None = None):
+    """(critic, optimizer, real, fake, source) for one of SETUPS (batch overrides its batch size)."""
+    default_batch, shape, fallback, opt_kwargs = SETUPS[kind]
+    batch = batch or default_batch
     torch.manual_seed(seed)
     critic = _from_train(kind, torch.zeros(2, *shape))
     source = "wgan_kernels.train.models" if critic is not None else "benchmarks.step"

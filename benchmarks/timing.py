@@ -28,13 +28,13 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 
 
 def measure(fn: Callable[[], object], device="cpu", *, warmup: int = 2, reps: int = 15,
-            min_sample_s: float = 2e-3, max_total_s: float = 3.0) -> dict:
+            min_sample_s: float = 2e-3, max_total_s: float = 3.0, min_samples: int = 3) -> dict:
     """Median, p20 and p80 seconds per call of fn after warm-up (one call when a call takes
     over 50 ms, else 2 + warmup).
 
     Each sample runs fn `inner` times back to back (inner chosen so one sample lasts at least
     min_sample_s, which keeps timer overhead out of microsecond ops); at most `reps` samples and
-    about max_total_s in all (at least 3 samples). CUDA: timed with CUDA events around each
+    about max_total_s in all (at least min_samples samples). CUDA: timed with CUDA events around each
     sample, after a synchronize."""
     cuda = torch.device(device).type == "cuda"
     synchronize(device)
@@ -67,7 +67,7 @@ def measure(fn: Callable[[], object], device="cpu", *, warmup: int = 2, reps: in
             for _ in range(inner):
                 fn()
             samples.append((time.perf_counter() - t0) / inner)
-        if len(samples) >= 3 and time.perf_counter() - budget_start > max_total_s:
+        if len(samples) >= min_samples and time.perf_counter() - budget_start > max_total_s:
             break
     samples.sort()
     return {
@@ -110,6 +110,7 @@ def machine_info(device) -> dict:
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "python": platform.python_version(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     try:

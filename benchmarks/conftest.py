@@ -1,0 +1,6 @@
+"""pytest-benchmark setup: `pytest benchmarks --benchmark-only`. Not collected by `pytest tests`
+(pyproject's testpaths is tests)."""
+
+import pytest
+
+pytest.importorskip("pytest_benchmark")
