@@ -157,10 +157,12 @@ struct NormPenaltyFunction : public torch::autograd::Function<NormPenaltyFunctio
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["reduction"] = std::string(reduction);
     ctx->mark_non_differentiable({norms});
+    ctx->set_materialize_grads(false);  // no zero-filled gradient for the non-differentiable norms
     return {penalty, norms};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     static auto impl = op<NormPenaltyBackwardSig>("wgan_kernels::norm_penalty_backward");
+    if (!grads[0].defined()) return variable_list(8);
     const auto saved = ctx->get_saved_variables();
     const auto optional = [](const Tensor& t) { return t.defined() ? OptTensor(t) : OptTensor(); };
     const std::string reduction = ctx->saved_data["reduction"].toStringRef();
@@ -206,10 +208,12 @@ struct PairPenaltyFunction : public torch::autograd::Function<PairPenaltyFunctio
     ctx->saved_data["p"] = p;
     ctx->saved_data["reduction"] = std::string(reduction);
     ctx->mark_non_differentiable({dist});
+    ctx->set_materialize_grads(false);
     return {penalty, dist};
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     static auto impl = op<PairPenaltyBackwardSig>("wgan_kernels::pair_penalty_backward");
+    if (!grads[0].defined()) return variable_list(8);
     const auto s = ctx->get_saved_variables();
     const std::string kind = ctx->saved_data["kind"].toStringRef();
     const std::string reduction = ctx->saved_data["reduction"].toStringRef();

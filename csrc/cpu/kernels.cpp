@@ -39,14 +39,28 @@ void check_same(const Tensor& a, const char* a_name, const Tensor& b, const char
               "), got ", b.device());
 }
 
-// A (B,) vector (or (B, 1) column) as contiguous values of dtype `dtype`.
-Tensor per_sample(const Tensor& t, int64_t batch, at::ScalarType dtype, const char* name) {
-  TORCH_CHECK(t.numel() == batch && t.dim() >= 1 && t.dim() <= 2 && t.size(0) == batch, name,
+// Read-only view of per-sample values: a (B,) vector, a (B, 1) column, or (broadcast) one value.
+// Converts only when the dtype differs, so the common call costs no ATen op.
+template <typename A>
+struct PerSample {
+  Tensor holder;
+  const A* data;
+  int64_t step;
+  A operator[](int64_t i) const { return data[i * step]; }
+};
+
+template <typename A>
+PerSample<A> per_sample(const Tensor& t, int64_t batch, const char* name, bool broadcast_scalar = false) {
+  const bool scalar = broadcast_scalar && t.numel() == 1;
+  TORCH_CHECK(scalar || (t.numel() == batch && t.dim() >= 1 && t.dim() <= 2 && t.size(0) == batch), name,
               " must have shape (B,) or (B, 1) with B = ", batch, ", got ", t.sizes());
-  return t.reshape({batch}).to(dtype).contiguous();
+  const at::ScalarType dtype = c10::CppTypeToScalarType<A>::value;
+  Tensor values = t.scalar_type() == dtype ? t : t.to(dtype);
+  if (values.numel() == 0) return {values, nullptr, 0};
+  return {values, values.const_data_ptr<A>(), scalar ? 0 : values.stride(0)};
 }
 
-// The loss scale to divide gradients by: a float times an optional 0-dim tensor.
+// The loss scale to divide gradients by: a float times an optional one-element tensor.
 double loss_scale(double scale, const std::optional<Tensor>& grad_scale) {
   double s = scale;
   if (grad_scale.has_value() && grad_scale->defined()) {
@@ -57,28 +71,34 @@ double loss_scale(double scale, const std::optional<Tensor>& grad_scale) {
   return s;
 }
 
-Tensor reduce_terms(const Tensor& terms, Reduction reduction) {
-  switch (reduction) {
-    case Reduction::None: return terms;
-    case Reduction::Sum: return terms.sum();
-    case Reduction::Mean: return terms.numel() ? terms.sum() / terms.numel() : terms.sum();
+// Writes reduce(terms) into a new tensor: (B,) for 'none', else a 0-dim tensor.
+template <typename A>
+Tensor reduce_terms(const std::vector<A>& terms, Reduction reduction, const at::TensorOptions& options) {
+  const int64_t batch = static_cast<int64_t>(terms.size());
+  if (reduction == Reduction::None) {
+    Tensor out = at::empty({batch}, options);
+    std::copy(terms.begin(), terms.end(), out.mutable_data_ptr<A>());
+    return out;
   }
-  return terms;
+  double total = 0;
+  for (const A v : terms) total += v;
+  if (reduction == Reduction::Mean && batch > 0) total /= batch;
+  Tensor out = at::empty({}, options);
+  *out.mutable_data_ptr<A>() = static_cast<A>(total);
+  return out;
 }
 
-// Per-sample upstream gradient of the reduced penalty, times `weight` (and 1/B for a mean).
-Tensor upstream_per_sample(const Tensor& grad_out, int64_t batch, double weight, Reduction reduction,
-                           at::ScalarType dtype) {
-  Tensor up = grad_out.to(dtype);
-  if (reduction == Reduction::None) {
-    TORCH_CHECK(up.numel() == batch, "grad_out must have ", batch, " elements, got ", up.numel());
-    up = up.reshape({batch});
-  } else {
-    up = up.reshape({1}).expand({batch});
-  }
+// d loss / d term_i: the upstream gradient times weight (and 1/B for a mean).
+template <typename A>
+std::vector<A> term_gradients(const Tensor& grad_out, int64_t batch, double weight, Reduction reduction) {
+  const auto up = per_sample<A>(grad_out, batch, "grad_out", reduction != Reduction::None);
   const double factor = reduction == Reduction::Mean && batch > 0 ? weight / batch : weight;
-  return (up * factor).contiguous();
+  std::vector<A> out(batch);
+  for (int64_t i = 0; i < batch; ++i) out[i] = static_cast<A>(up[i] * factor);
+  return out;
 }
+
+#define WGAN_DISPATCH_ACC(TYPE, NAME, ...) AT_DISPATCH_FLOATING_TYPES(TYPE, NAME, __VA_ARGS__)
 
 // ---------------------------------------------------------------------------------------
 // interpolate
@@ -188,22 +208,26 @@ Tensor row_norms(const Tensor& g) {
   return norms;
 }
 
-// out_i = coef_i * grad_i, written in grad's dtype and (empty_like) layout.
-Tensor scale_rows(const Tensor& grad, const Tensor& coef) {
+// out_i = coef[i] * grad_i, written in grad's dtype and (empty_like) layout.
+template <typename A>
+Tensor scale_rows(const Tensor& grad, const A* coef) {
   RowOutput out = row_output_like(grad);
   const Tensor g = matching(grad, out.work);
   const int64_t rows = batch_of(g), n = sample_numel(g);
   if (g.numel() == 0) return out.result;
   WGAN_DISPATCH(g.scalar_type(), "scale_rows", [&] {
-    using A = acc_t<scalar_t>;
-    const A* cp = coef.const_data_ptr<A>();
-    const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    scalar_t* op = out.work.mutable_data_ptr<scalar_t>();
-    for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
-      const A c = cp[row];
-      const int64_t base = row * n;
-      for (int64_t j = base + begin; j < base + end; ++j) op[j] = static_cast<scalar_t>(c * static_cast<A>(gp[j]));
-    });
+    // A is the accumulation type of grad's dtype; the other instantiations are never called.
+    if constexpr (std::is_same_v<acc_t<scalar_t>, A>) {
+      const scalar_t* gp = g.const_data_ptr<scalar_t>();
+      scalar_t* op = out.work.mutable_data_ptr<scalar_t>();
+      for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
+        const A c = coef[row];
+        const int64_t base = row * n;
+        for (int64_t j = base + begin; j < base + end; ++j) op[j] = static_cast<scalar_t>(c * static_cast<A>(gp[j]));
+      });
+    } else {
+      TORCH_CHECK(false, "internal error: coefficient dtype does not match the accumulation dtype");
+    }
   });
   out.finish();
   return out.result;
@@ -217,12 +241,16 @@ Tensor grad_norm(const Tensor& grad) {
 Tensor grad_norm_backward(const Tensor& grad_out, const Tensor& grad, const Tensor& norms) {
   check_batched(grad, "grad");
   const int64_t rows = batch_of(grad);
-  const at::ScalarType acc = acc_dtype(grad.scalar_type());
-  const Tensor up = per_sample(grad_out, rows, acc, "grad_out");
-  const Tensor n = per_sample(norms, rows, acc, "norms");
-  // d||g||/dg = g / ||g||, taken as 0 at g == 0.
-  const Tensor coef = at::where(n > 0, up / n, at::zeros({}, up.options())).contiguous();
-  return scale_rows(grad, coef);
+  Tensor result;
+  WGAN_DISPATCH_ACC(acc_dtype(grad.scalar_type()), "grad_norm_backward", [&] {
+    const auto up = per_sample<scalar_t>(grad_out, rows, "grad_out");
+    const auto n = per_sample<scalar_t>(norms, rows, "norms");
+    std::vector<scalar_t> coef(rows);
+    // d||g||/dg = g / ||g||, taken as 0 at g == 0.
+    for (int64_t i = 0; i < rows; ++i) coef[i] = n[i] == 0 ? scalar_t(0) : up[i] / n[i];
+    result = scale_rows(grad, coef.data());
+  });
+  return result;
 }
 
 std::tuple<Tensor, Tensor> norm_penalty(const Tensor& grad, const std::optional<Tensor>& grad_scale,
@@ -232,18 +260,23 @@ std::tuple<Tensor, Tensor> norm_penalty(const Tensor& grad, const std::optional<
   check_batched(grad, "grad");
   const Reduction reduction = parse_reduction(reduction_name);
   const double s = loss_scale(scale, grad_scale);
-  const Tensor norms = row_norms(as_rows(grad));
+  Tensor norms = row_norms(as_rows(grad));
   const int64_t rows = norms.numel();
-  if (s != 1.0) norms.div_(s);
-  Tensor terms = at::empty_like(norms);
-  WGAN_DISPATCH(norms.scalar_type(), "norm_penalty_terms", [&] {
-    const scalar_t* np = norms.const_data_ptr<scalar_t>();
-    scalar_t* tp = terms.mutable_data_ptr<scalar_t>();
-    for (int64_t i = 0; i < rows; ++i) tp[i] = static_cast<scalar_t>(weight * norm_term<scalar_t>(np[i], static_cast<scalar_t>(target), one_sided));
+  Tensor penalty;
+  WGAN_DISPATCH_ACC(norms.scalar_type(), "norm_penalty", [&] {
+    scalar_t* np = norms.mutable_data_ptr<scalar_t>();
+    std::vector<scalar_t> terms(rows);
+    for (int64_t i = 0; i < rows; ++i) {
+      np[i] = static_cast<scalar_t>(np[i] / s);
+      terms[i] = static_cast<scalar_t>(weight * norm_term<scalar_t>(np[i], static_cast<scalar_t>(target), one_sided));
+    }
+    if (sample_weight.has_value() && sample_weight->defined()) {
+      const auto w = per_sample<scalar_t>(*sample_weight, rows, "sample_weight");
+      for (int64_t i = 0; i < rows; ++i) terms[i] *= w[i];
+    }
+    penalty = reduce_terms(terms, reduction, norms.options());
   });
-  if (sample_weight.has_value() && sample_weight->defined())
-    terms.mul_(per_sample(*sample_weight, rows, terms.scalar_type(), "sample_weight"));
-  return {reduce_terms(terms, reduction), norms};
+  return {penalty, norms};
 }
 
 Tensor norm_penalty_backward(const Tensor& grad_out, const Tensor& grad, const Tensor& norms,
@@ -254,21 +287,22 @@ Tensor norm_penalty_backward(const Tensor& grad_out, const Tensor& grad, const T
   const Reduction reduction = parse_reduction(reduction_name);
   const double s = loss_scale(scale, grad_scale);
   const int64_t rows = batch_of(grad);
-  const at::ScalarType acc = acc_dtype(grad.scalar_type());
-  Tensor coef = upstream_per_sample(grad_out, rows, weight, reduction, acc);
-  if (sample_weight.has_value() && sample_weight->defined())
-    coef.mul_(per_sample(*sample_weight, rows, acc, "sample_weight"));
-  const Tensor n = per_sample(norms, rows, acc, "norms");
-  AT_DISPATCH_FLOATING_TYPES(acc, "norm_penalty_backward_coef", [&] {
-    const scalar_t* np = n.const_data_ptr<scalar_t>();
-    scalar_t* cp = coef.mutable_data_ptr<scalar_t>();
-    // n = ||g|| / s, so dn/dg = g / (n s^2).
-    for (int64_t i = 0; i < rows; ++i)
-      cp[i] = static_cast<scalar_t>(cp[i] * norm_term_slope<scalar_t>(np[i], static_cast<scalar_t>(target), one_sided) / (np[i] * s * s));
-    for (int64_t i = 0; i < rows; ++i)
-      if (np[i] == 0) cp[i] = 0;  // subgradient 0 at g == 0: finite, never NaN
+  Tensor result;
+  WGAN_DISPATCH_ACC(acc_dtype(grad.scalar_type()), "norm_penalty_backward", [&] {
+    std::vector<scalar_t> coef = term_gradients<scalar_t>(grad_out, rows, weight, reduction);
+    if (sample_weight.has_value() && sample_weight->defined()) {
+      const auto w = per_sample<scalar_t>(*sample_weight, rows, "sample_weight");
+      for (int64_t i = 0; i < rows; ++i) coef[i] *= w[i];
+    }
+    const auto n = per_sample<scalar_t>(norms, rows, "norms");
+    for (int64_t i = 0; i < rows; ++i) {
+      // n = ||g|| / s, so dn/dg = g / (n s^2); the subgradient at g == 0 is 0 (finite, never NaN).
+      const scalar_t slope = norm_term_slope<scalar_t>(n[i], static_cast<scalar_t>(target), one_sided);
+      coef[i] = n[i] == 0 ? scalar_t(0) : static_cast<scalar_t>(coef[i] * slope / (n[i] * s * s));
+    }
+    result = scale_rows(grad, coef.data());
   });
-  return scale_rows(grad, coef);
+  return result;
 }
 
 Tensor penalty_stats(const Tensor& grad, const std::optional<Tensor>& grad_scale, double target, double scale) {
@@ -276,7 +310,7 @@ Tensor penalty_stats(const Tensor& grad, const std::optional<Tensor>& grad_scale
   const double s = loss_scale(scale, grad_scale);
   const Tensor norms = row_norms(as_rows(grad));
   Tensor stats = at::zeros({kNumStats}, norms.options());
-  AT_DISPATCH_FLOATING_TYPES(norms.scalar_type(), "penalty_stats", [&] {
+  WGAN_DISPATCH_ACC(norms.scalar_type(), "penalty_stats", [&] {
     summarize_norms(norms.const_data_ptr<scalar_t>(), norms.numel(), 1.0 / s, target,
                     stats.mutable_data_ptr<scalar_t>());
   });
@@ -298,10 +332,7 @@ std::tuple<Tensor, Tensor> pair_penalty(const Tensor& f_real, const Tensor& f_fa
   TORCH_CHECK(p > 0, "p must be positive, got ", p);
   const Tensor r = as_rows(real), f = matching(fake, r);
   const int64_t rows = batch_of(r), n = sample_numel(r);
-  const at::ScalarType acc = acc_dtype(r.scalar_type());
-  const Tensor fr = per_sample(f_real, rows, acc, "f_real");
-  const Tensor ff = per_sample(f_fake, rows, acc, "f_fake");
-  Tensor dist = at::zeros({rows}, r.options().dtype(acc));
+  Tensor dist = at::zeros({rows}, r.options().dtype(acc_dtype(r.scalar_type())));
   if (rows > 0 && n > 0) {
     WGAN_DISPATCH(r.scalar_type(), "pair_distance", [&] {
       using A = acc_t<scalar_t>;
@@ -310,15 +341,17 @@ std::tuple<Tensor, Tensor> pair_penalty(const Tensor& f_real, const Tensor& f_fa
       for (int64_t i = 0; i < rows; ++i) dp[i] = std::sqrt(dp[i]);
     });
   }
-  Tensor terms = at::empty({rows}, dist.options());
-  AT_DISPATCH_FLOATING_TYPES(acc, "pair_penalty_terms", [&] {
-    const scalar_t *dp = dist.const_data_ptr<scalar_t>(), *rp = fr.const_data_ptr<scalar_t>(),
-                   *fp = ff.const_data_ptr<scalar_t>();
-    scalar_t* tp = terms.mutable_data_ptr<scalar_t>();
+  Tensor penalty;
+  WGAN_DISPATCH_ACC(dist.scalar_type(), "pair_penalty", [&] {
+    const auto fr = per_sample<scalar_t>(f_real, rows, "f_real");
+    const auto ff = per_sample<scalar_t>(f_fake, rows, "f_fake");
+    const scalar_t* dp = dist.const_data_ptr<scalar_t>();
+    std::vector<scalar_t> terms(rows);
     for (int64_t i = 0; i < rows; ++i)
-      tp[i] = static_cast<scalar_t>(weight * pair_term<scalar_t>(kind, rp[i] - fp[i], dp[i], static_cast<scalar_t>(p)).value);
+      terms[i] = static_cast<scalar_t>(weight * pair_term<scalar_t>(kind, fr[i] - ff[i], dp[i], static_cast<scalar_t>(p)).value);
+    penalty = reduce_terms(terms, reduction, dist.options());
   });
-  return {reduce_terms(terms, reduction), dist};
+  return {penalty, dist};
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> pair_penalty_backward(
@@ -331,44 +364,47 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> pair_penalty_backward(
   RowOutput grad_real = row_output_like(real), grad_fake = row_output_like(real);
   const Tensor r = matching(real, grad_real.work), f = matching(fake, grad_real.work);
   const int64_t rows = batch_of(r), n = sample_numel(r);
-  const at::ScalarType acc = acc_dtype(r.scalar_type());
-  const Tensor up = upstream_per_sample(grad_out, rows, weight, reduction, acc);
-  const Tensor fr = per_sample(f_real, rows, acc, "f_real");
-  const Tensor ff = per_sample(f_fake, rows, acc, "f_fake");
-  const Tensor d = per_sample(dist, rows, acc, "dist");
-  Tensor df_coef = at::empty({rows}, up.options());  // dL/df_real = -dL/df_fake
-  Tensor dx_coef = at::empty({rows}, up.options());  // dL/dreal_i = dx_coef_i * (real_i - fake_i)
-  AT_DISPATCH_FLOATING_TYPES(acc, "pair_penalty_backward_coef", [&] {
-    const scalar_t *upp = up.const_data_ptr<scalar_t>(), *dp = d.const_data_ptr<scalar_t>(),
-                   *rp = fr.const_data_ptr<scalar_t>(), *fp = ff.const_data_ptr<scalar_t>();
-    scalar_t *ap = df_coef.mutable_data_ptr<scalar_t>(), *kp = dx_coef.mutable_data_ptr<scalar_t>();
+  Tensor grad_f_real = at::empty(f_real.sizes(), f_real.options());
+  Tensor grad_f_fake = at::empty(f_fake.sizes(), f_fake.options());
+  WGAN_DISPATCH_ACC(acc_dtype(r.scalar_type()), "pair_penalty_backward", [&] {
+    using A = scalar_t;
+    const std::vector<A> up = term_gradients<A>(grad_out, rows, weight, reduction);
+    const auto fr = per_sample<A>(f_real, rows, "f_real");
+    const auto ff = per_sample<A>(f_fake, rows, "f_fake");
+    const auto d = per_sample<A>(dist, rows, "dist");
+    std::vector<A> df_coef(rows), dx_coef(rows);  // dL/df_real_i; dL/dreal_i = dx_coef_i * (real_i - fake_i)
     for (int64_t i = 0; i < rows; ++i) {
-      const auto term = pair_term<scalar_t>(kind, rp[i] - fp[i], dp[i], static_cast<scalar_t>(p));
-      ap[i] = static_cast<scalar_t>(upp[i] * term.d_df);
-      kp[i] = static_cast<scalar_t>(upp[i] * term.d_dx);
+      const auto term = pair_term<A>(kind, fr[i] - ff[i], d[i], static_cast<A>(p));
+      df_coef[i] = up[i] * term.d_df;
+      dx_coef[i] = up[i] * term.d_dx;
     }
-  });
-  if (r.numel() > 0) {
-    WGAN_DISPATCH(r.scalar_type(), "pair_penalty_backward", [&] {
-      using A = acc_t<scalar_t>;
-      const A* kp = dx_coef.const_data_ptr<A>();
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, f_real.scalar_type(), "pair_f_grads", [&] {
+      scalar_t* gr = grad_f_real.mutable_data_ptr<scalar_t>();
+      scalar_t* gf = grad_f_fake.mutable_data_ptr<scalar_t>();
+      for (int64_t i = 0; i < rows; ++i) {
+        gr[i] = static_cast<scalar_t>(df_coef[i]);
+        gf[i] = static_cast<scalar_t>(-df_coef[i]);
+      }
+    });
+    if (r.numel() == 0) return;
+    WGAN_DISPATCH(r.scalar_type(), "pair_x_grads", [&] {
+      using S = acc_t<scalar_t>;
       const scalar_t *xp = r.const_data_ptr<scalar_t>(), *yp = f.const_data_ptr<scalar_t>();
       scalar_t *gx = grad_real.work.mutable_data_ptr<scalar_t>(), *gy = grad_fake.work.mutable_data_ptr<scalar_t>();
       for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
-        const A k = kp[row];
+        const S k = static_cast<S>(dx_coef[row]);
         const int64_t base = row * n;
         for (int64_t j = base + begin; j < base + end; ++j) {
-          const A v = k * (static_cast<A>(xp[j]) - static_cast<A>(yp[j]));
+          const S v = k * (static_cast<S>(xp[j]) - static_cast<S>(yp[j]));
           gx[j] = static_cast<scalar_t>(v);
           gy[j] = static_cast<scalar_t>(-v);
         }
       });
     });
-  }
+  });
   grad_real.finish();
   grad_fake.finish();
-  return {df_coef.reshape(f_real.sizes()).to(f_real.scalar_type()),
-          df_coef.neg().reshape(f_fake.sizes()).to(f_fake.scalar_type()), grad_real.result, grad_fake.result};
+  return {grad_f_real, grad_f_fake, grad_real.result, grad_fake.result};
 }
 
 }  // namespace
