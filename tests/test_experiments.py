@@ -37,6 +37,8 @@ for flag in ["--iterations", "--n-critic", "--batch-size", "--seed", "--eval-eve
 p.add_argument("--lp-schedule", action=argparse.BooleanOptionalAction)
 p.add_argument("--resume", action="store_true")
 p.add_argument("--no-progress", action="store_true")
+p.add_argument("--no-tensorboard", action="store_true")
+p.add_argument("--threads", type=int)
 a = p.parse_args()
 os.makedirs(a.out, exist_ok=True)
 with open(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(a.out)))), "calls.txt"), "a") as fh:
@@ -55,7 +57,7 @@ with open(os.path.join(a.out, "metrics.csv"), "w", newline="") as fh:
         w.writerow([it, -0.5 + 0.1 * rng.standard_normal(), 0.01, 0.005, 0.005, 1.0, 1.5, 0.5, 0.1, w1, 0.01])
 os.makedirs(os.path.join(a.out, "plots"), exist_ok=True)
 xs = np.linspace(-2, 2, 20); ys = np.linspace(-2, 2, 15)
-for it in [int(i) for i in (a.plot_at or "").split(",") if i]:
+for it in sorted({int(i) for i in (a.plot_at or "").split(",") if i} | {a.iterations}):
     np.savez(os.path.join(a.out, "plots", f"levels_{it:06d}.npz"), xs=xs, ys=ys,
              values=np.add.outer(ys, xs) * it, real=rng.standard_normal((50, 2)),
              fake=rng.standard_normal((50, 2)))
@@ -97,7 +99,15 @@ def test_cells_and_trainer_args():
     assert "--resume" not in args
     assert sweep.run_dir(Path("r"), sweep.Cell("8gaussians", "gp", 10.0, 1)) == Path(
         "r/runs/8gaussians/gp/lam10_seed1")
-    assert sweep.QUICK.plot_at == (10, 50, 100)
+    assert sweep.QUICK.plot_at == (10, 50)
+    # quick mode plots the level sets of the figure's runs only (the last iteration is always saved)
+    quick = " ".join(sweep.trainer_args(sweep.Cell("swissroll", "gp", 10.0, 0), sweep.QUICK, Path("x")))
+    assert "--plot-at 10,50" in quick
+    other = sweep.trainer_args(sweep.Cell("swissroll", "gp", 1.0, 0), sweep.QUICK, Path("x"))
+    assert other[other.index("--plot-at") + 1] == ""
+    extra = sweep.trainer_args(sweep.Cell("swissroll", "gp", 1.0, 0), sweep.QUICK, Path("x"), resume=True,
+                               threads=1, supported=frozenset({"--threads", "--no-tensorboard"}))
+    assert extra[-4:] == ["--no-tensorboard", "--threads", "1", "--resume"]
 
 
 def test_sweep_with_stand_in_trainer_skips_finished_runs(tmp_path):
@@ -118,6 +128,7 @@ def test_sweep_with_stand_in_trainer_skips_finished_runs(tmp_path):
     assert sorted(o.status for o in out3) == ["finished", "skipped", "skipped", "skipped"]
     calls = _calls(root)
     assert len(calls) == 5 and "--resume" in calls[-1] and "--penalty lp" in calls[-1]
+    assert "--no-tensorboard" in calls[-1] and "--threads" in calls[-1]  # found in the trainer's --help
 
 
 def test_failed_run_is_reported_not_raised(tmp_path):
@@ -221,20 +232,19 @@ def test_tiny_grid_with_real_trainer(tmp_path):
     argv = ["--quick", "--out", str(root), "--jobs", "2", "--datasets", "swissroll", "--methods", "lp,quotient",
             "--lambdas", "10", "--seeds", "0", "--iterations", "12", "--hidden", "16", "--n-critic", "2",
             "--eval-every", "5", "--eval-samples", "50"]
-    proc = subprocess.run([sys.executable, "-m", "wgan_kernels.experiments.lambda_sweep", *argv],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sweep.main(argv + ["--no-report"]) == 0
     for method in ("lp", "quotient"):
         run = sweep.run_dir(root, sweep.Cell("swissroll", method, 10.0, 0))
         summary = json.loads((run / "summary.json").read_text())
         assert summary["status"] in ("finished", "diverged")
         assert (run / "metrics.csv").exists()
         assert (run / "plots" / "levels_000010.npz").exists()
-    mtimes = {p: p.stat().st_mtime for p in (root / "runs").rglob("summary.json")}
-    proc = subprocess.run([sys.executable, "-m", "wgan_kernels.experiments.lambda_sweep", *argv],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "2 skipped" in proc.stdout
-    assert {p: p.stat().st_mtime for p in (root / "runs").rglob("summary.json")} == mtimes
-    text = (root / "report.md").read_text()
-    assert "## swissroll" in text
+        assert "--no-tensorboard" in (run / "train.log").read_text()
+    mtimes = {p: p.stat().st_mtime for p in (root / "runs").rglob("*") if p.is_file()}
+    lines = []
+    outcomes = sweep.run_sweep(sweep.config_from_args(sweep.build_parser().parse_args(argv)), root, jobs=2,
+                               log=lines.append)
+    assert [o.status for o in outcomes] == ["skipped", "skipped"]
+    assert {p: p.stat().st_mtime for p in (root / "runs").rglob("*") if p.is_file()} == mtimes
+    text = report.write_report(root).read_text()
+    assert "## swissroll" in text and "levels_swissroll_lam10.png" in text

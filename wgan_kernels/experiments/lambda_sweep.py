@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -55,6 +56,7 @@ class Config:
     eval_every: int = 10
     eval_samples: int = 500
     checkpoint_every: int = 100
+    plot_all: bool = True  # level sets at plot_at for every run, or only for the figure's runs
     datasets: tuple[str, ...] = DATASETS
     methods: tuple[str, ...] = METHODS
     lambdas: tuple[float, ...] = LAMBDAS
@@ -65,12 +67,16 @@ class Config:
 
 
 FULL = Config()
-# Quick mode: all 4 methods, 3 data sets and 5 lambdas, one seed, cut down to fit ~60 runs in
-# under ten minutes on two cores (the calibration is in docs/STUDY.md): narrower networks, fewer
-# generator iterations and no 100-critic-step warm-up (which alone costs 2500 critic steps).
+# Quick mode: all 4 methods, 3 data sets and 5 lambdas, one seed, cut down to fit the 60 runs in
+# under ten minutes on two cores (calibration in docs/STUDY.md): each trainer process costs about
+# 9 CPU-seconds before it trains (imports, evaluation, plots), so the training itself gets ~7:
+# networks 128 wide, 50 generator iterations, and no 100-critic-step warm-up (which alone costs
+# 2500 critic steps, about a minute per run here).
 QUICK = dataclasses.replace(
-    FULL, iterations=100, seeds=(0,), hidden=128, lp_schedule=False, checkpoint_every=0
+    FULL, iterations=50, seeds=(0,), hidden=128, lp_schedule=False, checkpoint_every=50, plot_all=False
 )
+# the runs whose level sets make the figure (WGAN-LP figure 3)
+FIGURE_DATA, FIGURE_LAMBDA = "swissroll", 10.0
 MODES = {"full": FULL, "quick": QUICK}
 
 
@@ -123,8 +129,13 @@ def is_done(path: Path) -> bool:
     return summary is not None and summary.get("status") in TERMINAL_STATUSES
 
 
-def trainer_args(cell: Cell, config: Config, out: Path, resume: bool = False) -> list[str]:
-    """The trainer's CLI arguments for one run (the contract in the trainer's --help)."""
+def trainer_args(
+    cell: Cell, config: Config, out: Path, resume: bool = False, threads: int | None = None,
+    supported: frozenset[str] | None = None,
+) -> list[str]:
+    """The trainer's CLI arguments for one run. `supported` is the set of flags the trainer's
+    --help lists: the optional extras (--no-tensorboard, --threads) are passed only when it has
+    them (None: pass none of them)."""
     args = [
         "--data", cell.data,
         "--model", "mlp",
@@ -144,11 +155,26 @@ def trainer_args(cell: Cell, config: Config, out: Path, resume: bool = False) ->
         "--checkpoint-every", str(config.checkpoint_every),
         "--no-progress",
     ]
-    if config.plot_at:
-        args += ["--plot-at", ",".join(str(i) for i in config.plot_at)]
+    figure = cell.data == FIGURE_DATA and cell.lam == FIGURE_LAMBDA
+    plot_at = config.plot_at if (config.plot_all or figure) else ()
+    args += ["--plot-at", ",".join(str(i) for i in plot_at)]  # the last iteration is always plotted
+    supported = supported or frozenset()
+    if "--no-tensorboard" in supported:
+        args.append("--no-tensorboard")
+    if threads is not None and "--threads" in supported:
+        args += ["--threads", str(threads)]
     if resume:
         args.append("--resume")
     return args
+
+
+def trainer_flags(trainer=TRAINER) -> frozenset[str]:
+    """The long flags the trainer's --help lists (empty when --help fails)."""
+    try:
+        proc = subprocess.run([*trainer, "--help"], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return frozenset(re.findall(r"(--[a-z][a-z0-9-]*)", proc.stdout))
 
 
 @dataclasses.dataclass
@@ -160,7 +186,8 @@ class Outcome:
 
 
 def run_cell(
-    cell: Cell, config: Config, root: Path, trainer=TRAINER, threads: int = 1, timeout: float | None = None
+    cell: Cell, config: Config, root: Path, trainer=TRAINER, threads: int = 1, timeout: float | None = None,
+    supported: frozenset[str] | None = None,
 ) -> Outcome:
     """Runs one cell in a subprocess (skipping it when already done); never raises for a failed
     run: the failure is returned (and the trainer's output is kept in the run dir's train.log)."""
@@ -169,7 +196,7 @@ def run_cell(
         return Outcome(cell, "skipped", 0.0)
     resume = out.exists() and any(out.iterdir())
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [*trainer, *trainer_args(cell, config, out, resume=resume)]
+    cmd = [*trainer, *trainer_args(cell, config, out, resume=resume, threads=threads, supported=supported)]
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
@@ -202,8 +229,9 @@ def run_sweep(
     todo = cells(config)
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     outcomes: list[Outcome] = []
+    supported = trainer_flags(trainer) if not all(is_done(run_dir(root, c)) for c in todo) else frozenset()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run_cell, c, config, root, trainer, threads, timeout) for c in todo]
+        futures = [pool.submit(run_cell, c, config, root, trainer, threads, timeout, supported) for c in todo]
         for i, fut in enumerate(as_completed(futures), 1):
             res = fut.result()
             outcomes.append(res)
@@ -224,11 +252,11 @@ def machine_info() -> dict:
                     break
     except OSError:
         pass
-    try:
-        import torch
+    try:  # without importing torch (seconds on a busy machine)
+        from importlib.metadata import version
 
-        torch_version = torch.__version__
-    except ImportError:  # pragma: no cover
+        torch_version = version("torch")
+    except Exception:  # pragma: no cover
         torch_version = "unknown"
     return {
         "cpu": cpu,
