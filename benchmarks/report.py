@@ -288,6 +288,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ops", nargs="*", choices=baselines.OPS, help="only these ops (default: all)")
     parser.add_argument("--static-compile", action="store_true",
                         help="torch.compile(dynamic=False) afresh for every size (slow: one compile per size)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch.set_num_threads for the whole run (default: torch's choice); 1 is steadier "
+                             "on a machine whose cores other processes also use")
     parser.add_argument("--skip-steps", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--out-dir", default=RESULTS_DIR)
@@ -295,6 +298,8 @@ def main(argv=None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda but torch.cuda.is_available() is False")
     device = args.device
+    if args.threads:
+        torch.set_num_threads(args.threads)
     start = time.perf_counter()
     command = "python -m benchmarks.report " + " ".join(argv if argv is not None else sys.argv[1:])
     result = {"command": command.strip(), "quick": args.quick, "static_compile": args.static_compile, "machine": timing.machine_info(device)}
