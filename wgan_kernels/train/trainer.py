@@ -169,7 +169,8 @@ class Trainer:
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self._eval_sets()
 
-        self.iteration, self.critic_steps, self.elapsed = 0, 0, 0.0
+        self.iteration, self.critic_steps, self.elapsed, self.wall_before = 0, 0, 0.0, 0.0
+        self.segment_start = time.perf_counter()
         self.initial_w1, self.last_w1 = None, None
         self._prepare_run_directory()
         if self.dist.world > 1:
@@ -241,15 +242,21 @@ class Trainer:
         ckpt.set_rng_state(state["rng"], self.noise, self.sampler, self.device)
         self.iteration, self.critic_steps = int(state["iteration"]), int(state["critic_steps"])
         self.elapsed = float(state.get("elapsed", 0.0))
+        self.wall_before = float(state.get("wall_time", 0.0))
         self.initial_w1, self.last_w1 = state.get("initial_w1"), state.get("last_w1")
         if self.dist.main:
             print(f"resumed {self.out!r} at iteration {self.iteration}", file=sys.stderr)
+
+    def wall_time(self) -> float:
+        """Seconds of wall time over all segments of a resumed run (setup, evaluation included)."""
+        return self.wall_before + time.perf_counter() - self.segment_start
 
     def save_checkpoint(self):
         if not self.dist.main:
             return
         state = {
             "iteration": self.iteration, "critic_steps": self.critic_steps, "elapsed": self.elapsed,
+            "wall_time": self.wall_time(),
             "generator": self.generator.state_dict(), "critic": self.critic.state_dict(),
             "opt_generator": self.opt_g.state_dict(), "opt_critic": self.opt_c.state_dict(),
             "scaler_generator": self.scaler_g.state_dict(), "scaler_critic": self.scaler_c.state_dict(),
@@ -372,6 +379,17 @@ class Trainer:
             p.requires_grad_(True)
         return loss.detach()
 
+    @staticmethod
+    def _drop_overflow_steps(acc: dict) -> None:
+        """fp16: a step whose scaled critic gradient overflowed gives a non-finite penalty; the
+        GradScaler skips it and lowers the scale, so it is no divergence and no data point."""
+        if not acc["penalty"]:
+            return
+        finite = torch.stack(acc["penalty"]).isfinite().tolist()
+        for key in ("penalty", "above", "below"):
+            acc[key] = [v for v, ok in zip(acc[key], finite) if ok]
+        acc["norms"] = [v for v in acc["norms"] if bool(v.isfinite().all())]
+
     def critic_steps_for(self, iteration: int) -> int:
         c = self.c
         if c.lp_schedule and iteration <= c.lp_schedule_iterations:
@@ -390,6 +408,8 @@ class Trainer:
             self.critic_step(acc, last=step == n_critic - 1)
         gen_loss = self.generator_step()
 
+        if self.scaler_c.is_enabled():
+            self._drop_overflow_steps(acc)
         nan = torch.tensor(float("nan"), device=self.device)
         mean = lambda xs: torch.stack(xs).mean() if xs else nan  # noqa: E731
         norms = torch.stack(acc["norms"]) if acc["norms"] else torch.full((1, 3), float("nan"), device=self.device)
@@ -502,7 +522,7 @@ class Trainer:
         self.dist.barrier()
         summary = {
             "status": status, "iterations": self.iteration, "final_w1": self.last_w1, "initial_w1": self.initial_w1,
-            "wall_time": self.elapsed, "out": self.out, "data": c.data, "penalty": c.penalty, "lambda": c.lam,
+            "wall_time": self.wall_time(), "train_time": self.elapsed, "out": self.out, "data": c.data, "penalty": c.penalty, "lambda": c.lam,
             "seed": c.seed, "message": message, "world_size": self.dist.world,
         }
         if main:
@@ -532,7 +552,8 @@ class Trainer:
         fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
         print(f"W1 estimate (assignment, {self.c.eval_samples} real vs {self.c.eval_samples} generated): "
               f"untrained generator {fmt(s['initial_w1'])} -> final {fmt(s['final_w1'])} "
-              f"after {s['iterations']} iterations ({s['wall_time']:.1f} s training)")
+              f"after {s['iterations']} iterations")
+        print(f"time: {s['wall_time']:.1f} s wall, {s['train_time']:.1f} s in training steps")
 
     def close(self):
         self.dist.close()
