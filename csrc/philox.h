@@ -54,9 +54,21 @@ WGAN_HOST_DEVICE float uniform(uint32_t bits) {
   return static_cast<float>(bits >> 8) * (1.0f / 16777216.0f);
 }
 
-// t_i of interpolate: the first word of the draw at counter index = sample index.
+WGAN_HOST_DEVICE uint32_t word(const Uint4& r, uint32_t k) {
+  return k == 0 ? r.x : (k == 1 ? r.y : (k == 2 ? r.z : r.w));
+}
+
+// t_i of interpolate: word i % 4 of the draw at counter index i / 4 (one draw serves 4 samples).
 WGAN_HOST_DEVICE float interpolation_weight(uint64_t sample, uint64_t seed, uint64_t offset) {
-  return uniform(philox4x32_10(sample, offset, seed, kInterpolateStream).x);
+  return uniform(word(philox4x32_10(sample / 4, offset, seed, kInterpolateStream), sample % 4));
+}
+
+// t_0 .. t_{count-1} of interpolate, one Philox draw per 4 samples.
+inline void interpolation_weights(int64_t count, uint64_t seed, uint64_t offset, float* out) {
+  for (int64_t q = 0; 4 * q < count; ++q) {
+    const Uint4 r = philox4x32_10(static_cast<uint64_t>(q), offset, seed, kInterpolateStream);
+    for (int64_t k = 0; k < 4 && 4 * q + k < count; ++k) out[4 * q + k] = uniform(word(r, static_cast<uint32_t>(k)));
+  }
 }
 
 // Four standard normals for elements 4q .. 4q+3 (Box-Muller on the pairs (x, y) and (z, w)).

@@ -52,8 +52,9 @@ def uniform(bits: np.ndarray) -> np.ndarray:
 
 
 def interpolation_weights(batch: int, seed: int, offset: int = 0) -> np.ndarray:
-    """t_i ~ U[0, 1) for samples 0..batch-1: one float32 per sample."""
-    return uniform(philox4x32_10(np.arange(batch), offset, seed, INTERPOLATE_STREAM)[0])
+    """t_i ~ U[0, 1) for samples 0..batch-1, one float32 each: word i % 4 of the draw at counter i // 4."""
+    words = philox4x32_10(np.arange((batch + 3) // 4), offset, seed, INTERPOLATE_STREAM)
+    return uniform(np.stack(words, axis=1).reshape(-1)[:batch])
 
 
 def normals(count: int, seed: int, offset: int = 0) -> np.ndarray:

@@ -115,8 +115,10 @@ Tensor interpolate(const Tensor& real, const Tensor& fake, int64_t seed, int64_t
     const scalar_t* rp = r.const_data_ptr<scalar_t>();
     const scalar_t* fp = f.const_data_ptr<scalar_t>();
     scalar_t* op = out.work.mutable_data_ptr<scalar_t>();
+    std::vector<float> weights(rows);
+    philox::interpolation_weights(rows, seed, offset, weights.data());
     for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
-      const A t = philox::interpolation_weight(row, seed, offset);
+      const A t = weights[row];
       const A u = A(1) - t;
       const int64_t base = row * n;
       for (int64_t j = base + begin; j < base + end; ++j)
@@ -138,8 +140,10 @@ std::tuple<Tensor, Tensor> interpolate_backward(const Tensor& grad_out, int64_t 
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
     scalar_t* rp = grad_real.work.mutable_data_ptr<scalar_t>();
     scalar_t* fp = grad_fake.work.mutable_data_ptr<scalar_t>();
+    std::vector<float> weights(rows);
+    philox::interpolation_weights(rows, seed, offset, weights.data());
     for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
-      const A t = philox::interpolation_weight(row, seed, offset);
+      const A t = weights[row];
       const A u = A(1) - t;
       const int64_t base = row * n;
       for (int64_t j = base + begin; j < base + end; ++j) {
