@@ -243,3 +243,25 @@ def test_unknown_backend_is_refused():
     env = dict(os.environ, WGAN_KERNELS_BACKEND="fast")
     done = subprocess.run([sys.executable, "-c", "import wgan_kernels"], env=env, capture_output=True, text=True)
     assert done.returncode != 0 and "WGAN_KERNELS_BACKEND must be one of" in done.stderr
+
+
+def test_missing_extension_falls_back_to_reference_with_one_warning():
+    code = (
+        "import sys, warnings\n"
+        "sys.modules['wgan_kernels._C'] = None  # makes `from . import _C` fail like a missing build\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import wgan_kernels as wk\n"
+        "    import wgan_kernels.functional\n"
+        "import torch\n"
+        "g = torch.randn(4, 3, requires_grad=True)\n"
+        "wk.norm_penalty(g).backward()\n"
+        "print(wk.backend(), sum('reference backend' in str(w.message) for w in caught))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "WGAN_KERNELS_BACKEND"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["reference", "1"]
+    env["WGAN_KERNELS_BACKEND"] = "compiled"
+    forced = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert forced.returncode != 0 and "compiled extension failed to import" in forced.stderr
