@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
+def _reexec_with_passive_openmp() -> None:
+    """OpenMP worker threads spin while waiting by default; on a CPU shared with other jobs that
+    makes every parallel op wait for descheduled spinners (measured: 10x slower training steps
+    on 2 busy cores). libgomp reads OMP_WAIT_POLICY only when torch loads, which has already
+    happened here, so start the interpreter again with it set. Set OMP_WAIT_POLICY yourself
+    (any value) to skip this."""
+    if "OMP_WAIT_POLICY" in os.environ or not sys.argv or not sys.executable:
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        os.execv(sys.executable, [sys.executable, "-m", "wgan_kernels.train", *sys.argv[1:]])
+    except OSError:
+        pass  # cannot re-exec: train with the default policy
+
+
 def main(argv=None) -> int:
+    if argv is None:
+        _reexec_with_passive_openmp()
     from .config import build_parser, parse_args
     from .trainer import run
 

@@ -77,7 +77,7 @@ TRAJECTORY_FIELDS = ("data", "data_path", "image_size", "model", "penalty", "lam
                      "hidden", "layers", "latent_dim", "channels", "critic_blocks", "critic_norm")
 
 # The no-argument run: WGAN-LP protocol, sized to finish in about two minutes on 2 CPU cores.
-TOY_ITERATIONS = 100
+TOY_ITERATIONS = 30
 IMAGE_ITERATIONS = 2000
 
 
