@@ -137,8 +137,12 @@ def test_failed_run_is_reported_not_raised(tmp_path):
     root = tmp_path / "res"
     outcomes = sweep.run_sweep(config, root, jobs=1, trainer=trainer, log=lambda *_: None)
     assert [(o.status, o.returncode) for o in outcomes] == [("failed", 3), ("finished", 0)]
-    path = report.write_report(root)
-    assert "1/1 failed" in path.read_text()
+    assert "**1/1 unfinished**" in report.write_report(root).read_text()  # no sweep.json: cause unknown
+    argv = ["--out", str(root), "--datasets", "swissroll", "--methods", "crash,lp", "--lambdas", "10",
+            "--seeds", "0", "--iterations", "20", "--trainer", " ".join(trainer)]
+    assert sweep.main(argv) == 1  # the crashing run is tried again, fails again; the sweep says so
+    assert json.loads((root / "sweep.json").read_text())["failed"] == ["swissroll/crash/lam10_seed0"]
+    assert "**1/1 failed**" in (root / "report.md").read_text()
 
 
 def test_main_writes_sweep_json_and_report(tmp_path):
@@ -198,7 +202,7 @@ def test_report_on_stored_results(tmp_path):
     # LP lambda 10: median of 0.1, 0.3, 0.2 with its range; critic-loss sd over the last half = 0.1.
     assert "0.200 [0.100-0.300]; sd 0.100" in text
     assert "**1/1 diverged**" in text
-    assert "**1/1 running**" in text
+    assert "**1/1 unfinished**" in text
     assert "| GP |" in text and "| LP |" in text and "| quotient (eq. 7) |" in text
     for png in ["levels_swissroll_lam10.png", "w1_curves.png", "critic_curves_swissroll.png"]:
         assert png in text and (root / png).stat().st_size > 0

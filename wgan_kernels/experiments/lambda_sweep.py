@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shlex
 import subprocess
 import sys
@@ -258,14 +259,25 @@ def machine_info() -> dict:
         torch_version = version("torch")
     except Exception:  # pragma: no cover
         torch_version = "unknown"
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        load = None
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
+        "load_average": load,  # 1, 5, 15 min: other work on the machine slows the sweep down
         "torch": torch_version,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's finished child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -328,9 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     n = len(cells(config))
     print(f"{n} runs ({mode} mode) -> {root}, {args.jobs} at a time")
 
+    machine_start = machine_info()
     start = time.perf_counter()
+    cpu_start = _children_cpu()
     outcomes = run_sweep(config, root, jobs=args.jobs, trainer=trainer, timeout=args.timeout)
     wall = time.perf_counter() - start
+    cpu = _children_cpu() - cpu_start
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[o.status] = counts.get(o.status, 0) + 1
@@ -349,8 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m wgan_kernels.experiments.lambda_sweep " + shlex.join(argv),
         "jobs": args.jobs,
         "wall_time": wall,
+        "cpu_time": cpu,  # CPU seconds of all trainer processes: the cost, independent of other load
         "counts": counts,
-        "machine": machine_info(),
+        "machine": machine_start,
+        "load_average_end": machine_info()["load_average"],
     })
     meta = {
         "mode": mode,

@@ -50,7 +50,7 @@ class Run:
     lam: float
     seed: int
     path: Path
-    status: str  # finished | diverged | running (no summary yet) | failed
+    status: str  # finished | diverged | unfinished (no summary.json) | failed (the sweep saw it fail)
     summary: dict
     metrics: dict[str, np.ndarray]
 
@@ -66,11 +66,16 @@ class Run:
         return self.metrics.get("iteration", np.zeros(0))
 
     def w1_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """(iterations, W1 estimates), starting with the untrained generator's at iteration 0."""
         w1 = self.metrics.get("w1")
         if w1 is None:
             return np.zeros(0), np.zeros(0)
         keep = np.isfinite(w1)
-        return self.iterations[keep], w1[keep]
+        it, w1 = self.iterations[keep], w1[keep]
+        first = _as_float(self.summary.get("initial_w1"))
+        if math.isfinite(first) and (len(it) == 0 or it[0] > 0):
+            it, w1 = np.concatenate([[0.0], it]), np.concatenate([[first], w1])
+        return it, w1
 
     @property
     def final_w1(self) -> float:
@@ -155,6 +160,10 @@ def read_metrics(path: Path) -> dict[str, np.ndarray]:
 def load_runs(root: Path) -> list[Run]:
     """Every run dir under root/runs/{data}/{method}/lam{lambda}_seed{seed}."""
     runs = []
+    try:  # the runs the last sweep saw fail (no summary.json: exit code != 0 or killed at --timeout)
+        failed = set(json.loads((Path(root) / "sweep.json").read_text()).get("failed", []))
+    except (OSError, ValueError, AttributeError):
+        failed = set()
     base = Path(root) / "runs"
     if not base.is_dir():
         return runs
@@ -164,8 +173,9 @@ def load_runs(root: Path) -> list[Run]:
             continue
         summary = read_summary(path)
         metrics = read_metrics(path / "metrics.csv")
+        name = "/".join(path.parts[-3:])
         if summary is None:
-            status = "running" if metrics else "failed"
+            status = "failed" if name in failed else "unfinished"
             summary = {}
         else:
             status = str(summary.get("status", "failed"))
@@ -209,7 +219,7 @@ def cell_text(group: list[Run]) -> str:
         return "-"
     ok = [r for r in group if r.ok and math.isfinite(r.final_w1)]
     notes = []
-    for status in ("diverged", "failed", "running"):
+    for status in ("diverged", "failed", "unfinished"):
         k = sum(r.status == status for r in group)
         if k:
             notes.append(f"{k}/{len(group)} {status}")
@@ -364,7 +374,7 @@ def w1_curves(runs: list[Run], out: Path) -> Path | None:
     methods = _ordered({r.method for r in ok}, METHODS)
     plt = _plt()
     fig, axes = plt.subplots(len(datasets), len(lambdas), figsize=(2.6 * len(lambdas), 2.2 * len(datasets)),
-                             squeeze=False, sharex=True)
+                             squeeze=False, sharex=True, sharey="row")
     for row, d in enumerate(datasets):
         for col, lam in enumerate(lambdas):
             ax = axes[row][col]
@@ -375,7 +385,6 @@ def w1_curves(runs: list[Run], out: Path) -> Path | None:
                 c = METHOD_COLORS.get(m)
                 ax.plot(x, med, color=c, lw=1, label=METHOD_LABELS.get(m, m))
                 ax.fill_between(x, lo, hi, color=c, alpha=0.15, lw=0)
-            ax.set_yscale("log")
             ax.tick_params(labelsize=7)
             if row == 0:
                 ax.set_title(f"lambda {format_lambda(lam)}", fontsize=9)
@@ -528,11 +537,17 @@ def _header(root: Path, runs: list[Run]) -> list[str]:
         lines.append("")
         for inv in invocations:
             mach = inv.get("machine", {})
-            lines.append(f"* `{inv.get('command', '?')}`: {_fmt(_as_float(inv.get('wall_time')), 1)} s wall, "
-                         f"{inv.get('jobs', '?')} jobs, " + ", ".join(f"{v} {k}" for k, v in
-                                                                    sorted(inv.get('counts', {}).items()))
-                         + f"; {mach.get('date', '?')} on {mach.get('cpu', '?')}, {mach.get('cores', '?')} "
-                         f"cores, torch {mach.get('torch', '?')}, Python {mach.get('python', '?')}.")
+            counts = ", ".join(f"{v} {k}" for k, v in sorted(inv.get("counts", {}).items()))
+            text = (f"* `{inv.get('command', '?')}`: {_fmt(_as_float(inv.get('wall_time')), 1)} s wall")
+            if "cpu_time" in inv:
+                text += f" ({_fmt(_as_float(inv['cpu_time']), 1)} CPU-seconds of trainer processes)"
+            text += (f", {inv.get('jobs', '?')} jobs, {counts}; {mach.get('date', '?')} on {mach.get('cpu', '?')}, "
+                     f"{mach.get('cores', '?')} cores, torch {mach.get('torch', '?')}, "
+                     f"Python {mach.get('python', '?')}")
+            if mach.get("load_average"):
+                text += (f"; load average (1/5/15 min) {mach['load_average']} at the start, "
+                         f"{inv.get('load_average_end', '?')} at the end")
+            lines.append(text + ".")
     config = meta.get("config")
     if config:
         keys = ["iterations", "seeds", "n_critic", "lp_schedule", "batch_size", "optimizer", "lr", "hidden",
