@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from wgan_kernels.train import METRIC_COLUMNS, TrainConfig, run
+from wgan_kernels.train import METRIC_COLUMNS, TrainConfig, run, run_from_args
 from wgan_kernels.train.__main__ import main
 from wgan_kernels.train.checkpoint import load
 
@@ -283,8 +283,26 @@ def test_cli_short_run_prints_results(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "untrained generator" in printed and "final" in printed and os.path.join(out, "plots") in printed
-    config = json.load(open(os.path.join(out, "config.json")))
+    with open(os.path.join(out, "config.json")) as handle:
+        config = json.load(handle)
     assert config["optimizer"] == "rmsprop" and config["lr"] == 5e-5 and config["n_critic"] == 1
+    assert config["hidden"] == 32 and config["batch_size"] == 32 and config["lp_schedule"] is False
+    summary = run_from_args(["--iterations", "1", "--hidden", "16", "--batch-size", "16", "--n-critic", "1",
+                             "--no-lp-schedule", "--eval-samples", "20", "--no-progress", "--out", out + "2"])
+    assert summary["status"] == "finished" and summary["iterations"] == 1
+
+
+def test_defaults_follow_the_papers():
+    from wgan_kernels.train import parse_args, resolve
+
+    toy = resolve(parse_args([]))
+    assert (toy.data, toy.penalty, toy.lam, toy.model, toy.hidden, toy.optimizer, toy.lr, toy.batch_size,
+            toy.n_critic, toy.lp_schedule, toy.eval_samples) == (
+        "swissroll", "lp", 10.0, "mlp", 512, "rmsprop", 5e-5, 256, 10, True, 500)
+    images = resolve(parse_args(["--data", "digits"]))
+    assert (images.model, images.optimizer, images.lr, images.betas, images.lr_decay, images.n_critic,
+            images.batch_size, images.gen_batch_size, images.channels, images.lp_schedule) == (
+        "resnet", "adam", 2e-4, (0.0, 0.9), "linear", 5, 64, 128, 128, False)
 
 
 def test_module_entry_point_help():

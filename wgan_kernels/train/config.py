@@ -110,7 +110,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
         lr_decay="none" if toy else "linear",
         eval_every=10 if toy else 250,
         sample_every=None if toy else 500,
-        checkpoint_every=25 if toy else 500,
+        checkpoint_every=10 if toy else 500,
         channels=128,
     )
     for name, value in defaults.items():
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--plot-at", type=_plot_list, default=[10, 50, 100, 500, 1000],
                    help="iterations with critic level-set plots (toy); the last iteration is always plotted")
     g.add_argument("--sample-every", type=int, default=None, help="image sample grid interval (default 500)")
-    g.add_argument("--checkpoint-every", type=int, default=None, help="default 25 toy, 500 images")
+    g.add_argument("--checkpoint-every", type=int, default=None, help="default 10 toy, 500 images")
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     g.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

@@ -84,8 +84,9 @@ def save_image_grid(path: str, images: np.ndarray, iteration: int, columns: int 
     return path
 
 
-def plot_metrics(metrics_csv: str, path: str) -> str | None:
-    """Curves of critic loss, penalty (above / below target), gradient norms and W1."""
+def plot_metrics(metrics_csv: str, path: str, initial_w1: float | None = None) -> str | None:
+    """Curves of critic loss, penalty (above / below target), gradient norms and W1 (with the
+    untrained generator's at iteration 0)."""
     with open(metrics_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
@@ -110,6 +111,8 @@ def plot_metrics(metrics_csv: str, path: str) -> str | None:
     for ax, names, title in panels:
         for name in names:
             xs, ys = column(name)
+            if name == "w1" and initial_w1 is not None:
+                xs, ys = [0] + xs, [initial_w1] + ys
             if xs:
                 ax.plot(xs, ys, label=name, marker="o" if name == "w1" else None, markersize=3)
         ax.set_title(title)

@@ -132,8 +132,10 @@ def _write_json(path: str, obj) -> None:
 class Trainer:
     def __init__(self, config: TrainConfig):
         c = self.c = resolve(config)
-        self.dist = Dist("cuda" if c.device == "cuda" or (c.device == "auto" and torch.cuda.is_available()) else "cpu")
-        self.device = pick_device(c.device, self.dist.local_rank)
+        self.device = pick_device(c.device, int(os.environ.get("LOCAL_RANK", "0")))
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)  # before NCCL starts: one GPU per process
+        self.dist = Dist(self.device.type)
         if c.threads:
             torch.set_num_threads(c.threads)
         if c.amp == "fp16" and self.device.type == "cpu":
@@ -526,7 +528,8 @@ class Trainer:
             "seed": c.seed, "message": message, "world_size": self.dist.world,
         }
         if main:
-            metrics_png = evaluate.plot_metrics(self.metrics_path, os.path.join(self.plots, "metrics.png"))
+            metrics_png = evaluate.plot_metrics(self.metrics_path, os.path.join(self.plots, "metrics.png"),
+                                               self.initial_w1)
             summary["plots"] = self.plots
             summary["metrics_plot"] = metrics_png
             _write_json(summary_path, summary)
