@@ -275,7 +275,10 @@ def markdown(result: dict) -> str:
             f"{r['penalty_share_fused']:.1%} | {r['check'] if r['check'] == 'ok' else 'FAILED'} |")
     mem = result.get("memory")
     if mem:
-        lines += ["", f"## Memory (B={mem['batch']}, {mem['shape']}, {mem['dtype']})", "",
+        lines += ["", f"## Memory (B={mem['batch']}, {mem['shape']}, {mem['dtype']})", ""]
+        if mem.get("command"):
+            lines += [f"Re-measured with `{mem['command']}` on {mem.get('date')}.", ""]
+        lines += [
                   "Extra peak memory of one call over its inputs (CPU: ru_maxrss delta in a fresh process per variant; "
                   "backward ops include their gradients).", "",
                   "| op | inputs MiB | eager extra MiB | fused extra MiB | fused/eager |", "|---|---|---|---|---|"]
@@ -290,6 +293,27 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write(result: dict, base: str) -> None:
+    with open(base + ".json", "w") as f:
+        json.dump(result, f, indent=1, default=str)
+    text = markdown(result)
+    print(text)
+    with open(base + ".md", "w") as f:
+        f.write(text)
+    log(f"wrote {base}.json and .md")
+
+
+def update_memory(args, device: str, command: str) -> int:
+    base = os.path.join(args.out_dir, timing.slug(timing.device_name(device)) + ("-quick" if args.quick else ""))
+    with open(base + ".json") as f:
+        result = json.load(f)
+    result["memory"] = run_memory(args, device)
+    result["memory"]["command"] = command
+    result["memory"]["date"] = timing.machine_info(device)["date"]
+    _write(result, base)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="three sizes, fewer samples (about 4 minutes on 2 cores)")
@@ -301,6 +325,8 @@ def main(argv=None) -> int:
                         help="torch.set_num_threads for the whole run (default: torch's choice); 1 is steadier "
                              "on a machine whose cores other processes also use")
     parser.add_argument("--all-sizes", action="store_true", help="on CPU too, every size and dtype of the grid")
+    parser.add_argument("--update-memory", action="store_true",
+                        help="re-measure only the memory section and merge it into the existing results file")
     parser.add_argument("--skip-steps", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--out-dir", default=RESULTS_DIR)
@@ -315,6 +341,8 @@ def main(argv=None) -> int:
     result = {"command": command.strip(), "quick": args.quick, "static_compile": args.static_compile, "machine": timing.machine_info(device)}
     log(f"device: {result['machine']['device_name']}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     copy_bytes = (128 if args.quick else 256) * 2**20
+    if args.update_memory:
+        return update_memory(args, device, command.strip())
     result["copy"] = timing.copy_bandwidth(device, copy_bytes, reps=10, max_total_s=2.0)
     log(f"copy bandwidth: {result['copy']['gb_per_s']:.2f} GB/s")
     result["ops"] = run_ops(args, device, result["copy"]["gb_per_s"])
