@@ -84,7 +84,7 @@ def log(*args):
 
 def run_ops(args, device: str, copy_gbps: float) -> list[dict]:
     budget = available_bytes(device)
-    mkw = dict(warmup=2, reps=7 if args.quick else 15, max_total_s=0.6 if args.quick else 1.0)
+    mkw = dict(warmup=2, reps=7 if args.quick else 15, max_total_s=0.4 if args.quick else 1.0)
     rows = []
     ops = args.ops or baselines.OPS
     for op in ops:
@@ -221,7 +221,9 @@ def markdown(result: dict) -> str:
               f"- device: {info['device']} ({info['device_name']}), {info['cpu_cores']} CPU cores, "
               f"{info.get('memory_gib', '?')} GiB, torch threads {info['torch_threads']}",
               f"- torch {info['torch']}, CUDA {info['cuda']}, Python {info['python']}, "
-              f"wgan_kernels {info.get('wgan_kernels')} ({info.get('wgan_kernels_backend')})",
+              f"wgan_kernels {info.get('wgan_kernels')} ({info.get('wgan_kernels_backend')}), git {info.get('git_commit', '?')}"
+              f"{' with local changes in ' + ', '.join(info['git_dirty_paths']) if info.get('git_dirty_paths') else ''}, "
+              f"extension built {info.get('extension_built', '?')}",
               f"- copy bandwidth (dst.copy_(src), {result['copy']['bytes'] / 2**20:.0f} MiB moved): "
               f"**{result['copy']['gb_per_s']:.2f} GB/s**",
               f"- load average (1, 5, 15 min) at start: {info.get('load_average')}, at end: {result.get('load_average_end')} "

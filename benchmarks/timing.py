@@ -125,6 +125,18 @@ def machine_info(device) -> dict:
             info["memory_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
     except OSError:
         pass
+    try:  # which code was measured
+        import subprocess
+
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        git = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        info["git_commit"] = git("rev-parse", "--short", "HEAD")
+        info["git_dirty_paths"] = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
+        import wgan_kernels._C as ext
+
+        info["extension_built"] = datetime.datetime.fromtimestamp(os.path.getmtime(ext.__file__)).isoformat(timespec="seconds")
+    except Exception:
+        pass
     if torch.device(device).type == "cuda":
         props = torch.cuda.get_device_properties(torch.device(device))
         info["memory_gib"] = round(props.total_memory / 2**30, 1)
