@@ -129,8 +129,8 @@ def machine_info(device) -> dict:
         import subprocess
 
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        git = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
-        info["git_commit"] = git("rev-parse", "--short", "HEAD")
+        git = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, timeout=10).stdout.rstrip()
+        info["git_commit"] = git("rev-parse", "--short", "HEAD").strip()
         info["git_dirty_paths"] = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()]
         import wgan_kernels._C as ext
 
