@@ -562,8 +562,14 @@ class Trainer:
         self.dist.close()
 
 
-def run(config: TrainConfig) -> dict:
-    """Trains per config (see config.TrainConfig) and returns the summary dict."""
+def run(config: TrainConfig | dict) -> dict:
+    """Trains per config (a TrainConfig, or a dict of its fields; 'lambda' may stand for 'lam')
+    and returns the summary dict (the content of summary.json)."""
+    if isinstance(config, dict):
+        fields = dict(config)
+        if "lambda" in fields:
+            fields["lam"] = fields.pop("lambda")
+        config = TrainConfig(**fields)
     trainer = Trainer(config)
     try:
         return trainer.run()
