@@ -121,10 +121,9 @@ def _scale(array: np.ndarray, source: str, max_value: float | None = None) -> np
     low, high = float(array.min()), float(array.max())
     if max_value is None:
         if low >= -1.0 and high <= 1.0:
-            max_value = 1.0 if low < 0 else None
-            if max_value == 1.0:
+            if low < 0:
                 return array  # already in [-1, 1]
-            max_value = 1.0  # in [0, 1]
+            max_value = 1.0
         else:
             max_value = 255.0
     if low < 0 or high > max_value:

@@ -570,11 +570,15 @@ def run(config: TrainConfig | dict) -> dict:
         if "lambda" in fields:
             fields["lam"] = fields.pop("lambda")
         config = TrainConfig(**fields)
-    trainer = Trainer(config)
+    threads = torch.get_num_threads()
     try:
-        return trainer.run()
+        trainer = Trainer(config)
+        try:
+            return trainer.run()
+        finally:
+            trainer.close()
     finally:
-        trainer.close()
+        torch.set_num_threads(threads)  # --threads must not leak into the caller's process
 
 
 def run_from_args(argv=None) -> dict:
