@@ -95,6 +95,8 @@ def resolve(config: TrainConfig) -> TrainConfig:
         raise ValueError(f"--model {c.model} does not fit the 2-D toy data {c.data!r}; use --model mlp")
     if not toy and c.model != "resnet":
         raise ValueError(f"--model {c.model} does not fit image data {c.data!r}; use --model resnet")
+    if toy and c.image_size is not None:
+        raise ValueError(f"--image-size is for image data; {c.data!r} is a 2-D toy data set")
     if toy and c.data_path:
         raise ValueError(f"--data-path is not used by the generated toy data set {c.data!r}")
     if c.data in ("cifar10", "npy") and not c.data_path:
