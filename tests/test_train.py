@@ -234,7 +234,7 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
     if summary["iterations"] > 0:
         state = params(out)
         assert all(torch.isfinite(v).all() for v in state.values())
-        assert load(os.path.join(out, "checkpoint.pt"), torch.device("cpu"))["iteration"] == summary["iterations"]
+        assert load(os.path.join(out, "checkpoint.pt"), torch.device("cpu"))["iteration"] <= summary["iterations"]
 
 
 def test_existing_run_directory_needs_resume(tmp_path):

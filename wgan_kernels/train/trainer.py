@@ -249,6 +249,13 @@ class Trainer:
         if self.dist.main:
             print(f"resumed {self.out!r} at iteration {self.iteration}", file=sys.stderr)
 
+    def parameters_finite(self) -> bool:
+        flags = torch.stack([p.isfinite().all() for m in (self.generator, self.critic) for p in m.parameters()])
+        ok = flags.all().float()
+        if self.dist.world > 1:
+            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+        return bool(ok.item())
+
     def wall_time(self) -> float:
         """Seconds of wall time over all segments of a resumed run (setup, evaluation included)."""
         return self.wall_before + time.perf_counter() - self.segment_start
@@ -512,6 +519,9 @@ class Trainer:
                                     w1=f"{self.last_w1:.3g}" if self.last_w1 is not None else "-", refresh=False)
                     bar.update(1)
                 if iteration % c.checkpoint_every == 0 or last:
+                    if not self.parameters_finite():  # the last update blew up: keep the older checkpoint
+                        status, message = "diverged", f"non-finite parameters after iteration {iteration}"
+                        break
                     self.save_checkpoint()
                 if c.kill_at is not None and iteration >= c.kill_at and not last:
                     return {"status": "killed", "iteration": iteration}
