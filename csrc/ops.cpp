@@ -2,12 +2,13 @@
 //
 // Every op is defined once here; each device registers its kernels for the same schemas
 // (csrc/cpu/kernels.cpp, later csrc/cuda/). The forward ops are differentiable through the
-// Autograd kernels below; backward kernels are ops too. The Autograd kernels enter the
-// autograd machinery only when an input requires grad, which keeps plain calls cheap.
+// Autograd kernels below, which run the op below the Autograd key and, only when an input
+// requires grad, attach a backward node; backward kernels are ops too.
 // Fake (meta) kernels for torch.compile live in wgan_kernels/_ops.py.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/functions/utils.h>
 #include <torch/extension.h>
 #include <torch/library.h>
 
@@ -17,7 +18,6 @@ namespace wgan_kernels {
 namespace {
 
 using at::Tensor;
-using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 using OptTensor = std::optional<Tensor>;
 
@@ -56,138 +56,130 @@ bool needs_grad(std::initializer_list<const Tensor*> tensors) {
   return false;
 }
 
+// A backward node that calls `backward(grad, saved tensors)` and returns one gradient per
+// differentiable input. It is what the autograd codegen builds for ATen ops, and costs far
+// less per call than torch::autograd::Function.
+using BackwardFn = std::function<variable_list(const Tensor& grad, const variable_list& saved)>;
+
+struct OpBackward : public torch::autograd::Node {
+  OpBackward(const char* name, BackwardFn backward) : name_(name), backward_(std::move(backward)) {}
+
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined()) return variable_list(num_outputs());
+    variable_list saved;
+    saved.reserve(saved_.size());
+    for (const auto& s : saved_) saved.push_back(s.unpack());
+    return backward_(grads[0], saved);
+  }
+  std::string name() const override { return name_; }
+  void release_variables() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& s : saved_) s.reset_data();
+  }
+
+  std::string name_;
+  BackwardFn backward_;
+  std::vector<torch::autograd::SavedVariable> saved_;
+};
+
+// Connects `output` (the only differentiable output) to `inputs` through a new OpBackward.
+void attach_backward(const Tensor& output, std::initializer_list<Tensor> inputs, std::initializer_list<Tensor> saved,
+                     const char* name, BackwardFn backward) {
+  auto node = c10::make_intrusive<OpBackward>(name, std::move(backward));
+  torch::autograd::edge_list edges;
+  for (const Tensor& t : inputs) edges.push_back(torch::autograd::impl::gradient_edge(t));
+  node->set_next_edges(std::move(edges));
+  for (const Tensor& t : saved) node->saved_.emplace_back(t, /*is_output=*/false);
+  torch::autograd::set_history(output, node);
+}
+
 // ---------------------------------------------------------------------------------------
 
 using InterpolateSig = Tensor(const Tensor&, const Tensor&, int64_t, int64_t);
 using InterpolateBackwardSig = std::tuple<Tensor, Tensor>(const Tensor&, int64_t, int64_t);
 
-struct InterpolateFunction : public torch::autograd::Function<InterpolateFunction> {
-  static Tensor forward(AutogradContext* ctx, const Tensor& real, const Tensor& fake, int64_t seed, int64_t offset) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    ctx->saved_data["seed"] = seed;
-    ctx->saved_data["offset"] = offset;
-    static auto impl = op<InterpolateSig>("wgan_kernels::interpolate");
-    return impl.call(real, fake, seed, offset);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    static auto impl = op<InterpolateBackwardSig>("wgan_kernels::interpolate_backward");
-    auto [grad_real, grad_fake] =
-        impl.call(grads[0], ctx->saved_data["seed"].toInt(), ctx->saved_data["offset"].toInt());
-    return {grad_real, grad_fake, Tensor(), Tensor()};
-  }
-};
-
 Tensor interpolate_autograd(const Tensor& real, const Tensor& fake, int64_t seed, int64_t offset) {
-  if (needs_grad({&real, &fake})) return InterpolateFunction::apply(real, fake, seed, offset);
-  at::AutoDispatchBelowADInplaceOrView guard;
-  static auto impl = op<InterpolateSig>("wgan_kernels::interpolate");
-  return impl.call(real, fake, seed, offset);
+  static auto forward = op<InterpolateSig>("wgan_kernels::interpolate");
+  Tensor out;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    out = forward.call(real, fake, seed, offset);
+  }
+  if (!needs_grad({&real, &fake})) return out;
+  attach_backward(out, {real, fake}, {}, "InterpolateBackward", [seed, offset](const Tensor& grad, const variable_list&) {
+    static auto backward = op<InterpolateBackwardSig>("wgan_kernels::interpolate_backward");
+    auto [grad_real, grad_fake] = backward.call(grad, seed, offset);
+    return variable_list{grad_real, grad_fake};
+  });
+  return out;
 }
 
-// ---------------------------------------------------------------------------------------
 // perturb: the noise amplitude scale * std(x) is a sampling choice and is not differentiated,
 // so d out / d x is the identity.
-
 using PerturbSig = Tensor(const Tensor&, double, int64_t, int64_t);
 
-struct PerturbFunction : public torch::autograd::Function<PerturbFunction> {
-  static Tensor forward(AutogradContext*, const Tensor& x, double scale, int64_t seed, int64_t offset) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    static auto impl = op<PerturbSig>("wgan_kernels::perturb");
-    return impl.call(x, scale, seed, offset);
-  }
-  static variable_list backward(AutogradContext*, variable_list grads) {
-    return {grads[0], Tensor(), Tensor(), Tensor()};
-  }
-};
-
 Tensor perturb_autograd(const Tensor& x, double scale, int64_t seed, int64_t offset) {
-  if (needs_grad({&x})) return PerturbFunction::apply(x, scale, seed, offset);
-  at::AutoDispatchBelowADInplaceOrView guard;
-  static auto impl = op<PerturbSig>("wgan_kernels::perturb");
-  return impl.call(x, scale, seed, offset);
+  static auto forward = op<PerturbSig>("wgan_kernels::perturb");
+  Tensor out;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    out = forward.call(x, scale, seed, offset);
+  }
+  if (!needs_grad({&x})) return out;
+  attach_backward(out, {x}, {}, "PerturbBackward",
+                  [](const Tensor& grad, const variable_list&) { return variable_list{grad}; });
+  return out;
 }
-
-// ---------------------------------------------------------------------------------------
 
 using GradNormSig = Tensor(const Tensor&);
 using GradNormBackwardSig = Tensor(const Tensor&, const Tensor&, const Tensor&);
 
-struct GradNormFunction : public torch::autograd::Function<GradNormFunction> {
-  static Tensor forward(AutogradContext* ctx, const Tensor& grad) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    static auto impl = op<GradNormSig>("wgan_kernels::grad_norm");
-    Tensor norms = impl.call(grad);
-    ctx->save_for_backward({grad, norms});
-    return norms;
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    static auto impl = op<GradNormBackwardSig>("wgan_kernels::grad_norm_backward");
-    const auto saved = ctx->get_saved_variables();
-    return {impl.call(grads[0], saved[0], saved[1])};
-  }
-};
-
 Tensor grad_norm_autograd(const Tensor& grad) {
-  if (needs_grad({&grad})) return GradNormFunction::apply(grad);
-  at::AutoDispatchBelowADInplaceOrView guard;
-  static auto impl = op<GradNormSig>("wgan_kernels::grad_norm");
-  return impl.call(grad);
+  static auto forward = op<GradNormSig>("wgan_kernels::grad_norm");
+  Tensor norms;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    norms = forward.call(grad);
+  }
+  if (!needs_grad({&grad})) return norms;
+  // the norms are saved before they become the node's output, as a plain value
+  attach_backward(norms, {grad}, {grad, norms.detach()}, "GradNormBackward",
+                  [](const Tensor& g, const variable_list& saved) {
+                    static auto backward = op<GradNormBackwardSig>("wgan_kernels::grad_norm_backward");
+                    return variable_list{backward.call(g, saved[0], saved[1])};
+                  });
+  return norms;
 }
 
-// ---------------------------------------------------------------------------------------
 // norm_penalty: differentiable in grad; grad_scale and sample_weight are constants.
-
 using NormPenaltySig = std::tuple<Tensor, Tensor>(const Tensor&, const OptTensor&, const OptTensor&, double, bool,
                                                   double, double, c10::string_view);
 using NormPenaltyBackwardSig = Tensor(const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
                                       const OptTensor&, double, bool, double, double, c10::string_view);
 
-struct NormPenaltyFunction : public torch::autograd::Function<NormPenaltyFunction> {
-  static variable_list forward(AutogradContext* ctx, const Tensor& grad, const OptTensor& grad_scale,
-                               const OptTensor& sample_weight, double target, bool one_sided, double weight,
-                               double scale, c10::string_view reduction) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    static auto impl = op<NormPenaltySig>("wgan_kernels::norm_penalty");
-    auto [penalty, norms] = impl.call(grad, grad_scale, sample_weight, target, one_sided, weight, scale, reduction);
-    ctx->save_for_backward({grad, norms, grad_scale.value_or(Tensor()), sample_weight.value_or(Tensor())});
-    ctx->saved_data["target"] = target;
-    ctx->saved_data["one_sided"] = one_sided;
-    ctx->saved_data["weight"] = weight;
-    ctx->saved_data["scale"] = scale;
-    ctx->saved_data["reduction"] = std::string(reduction);
-    ctx->mark_non_differentiable({norms});
-    ctx->set_materialize_grads(false);  // no zero-filled gradient for the non-differentiable norms
-    return {penalty, norms};
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    static auto impl = op<NormPenaltyBackwardSig>("wgan_kernels::norm_penalty_backward");
-    if (!grads[0].defined()) return variable_list(8);
-    const auto saved = ctx->get_saved_variables();
-    const auto optional = [](const Tensor& t) { return t.defined() ? OptTensor(t) : OptTensor(); };
-    const std::string reduction = ctx->saved_data["reduction"].toStringRef();
-    Tensor grad_in = impl.call(grads[0], saved[0], saved[1], optional(saved[2]), optional(saved[3]),
-                               ctx->saved_data["target"].toDouble(), ctx->saved_data["one_sided"].toBool(),
-                               ctx->saved_data["weight"].toDouble(), ctx->saved_data["scale"].toDouble(),
-                               reduction);
-    return {grad_in, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
-  }
-};
-
 std::tuple<Tensor, Tensor> norm_penalty_autograd(const Tensor& grad, const OptTensor& grad_scale,
                                                  const OptTensor& sample_weight, double target, bool one_sided,
                                                  double weight, double scale, c10::string_view reduction) {
-  if (needs_grad({&grad})) {
-    auto out = NormPenaltyFunction::apply(grad, grad_scale, sample_weight, target, one_sided, weight, scale,
-                                          reduction);
-    return {out[0], out[1]};
+  static auto forward = op<NormPenaltySig>("wgan_kernels::norm_penalty");
+  Tensor penalty, norms;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    std::tie(penalty, norms) =
+        forward.call(grad, grad_scale, sample_weight, target, one_sided, weight, scale, reduction);
   }
-  at::AutoDispatchBelowADInplaceOrView guard;
-  static auto impl = op<NormPenaltySig>("wgan_kernels::norm_penalty");
-  return impl.call(grad, grad_scale, sample_weight, target, one_sided, weight, scale, reduction);
+  if (!needs_grad({&grad})) return {penalty, norms};
+  const Tensor constant_scale = grad_scale.has_value() ? grad_scale->detach() : Tensor();
+  const Tensor constant_weights = sample_weight.has_value() ? sample_weight->detach() : Tensor();
+  attach_backward(
+      penalty, {grad}, {grad, norms}, "NormPenaltyBackward",
+      [=, reduction = std::string(reduction)](const Tensor& g, const variable_list& saved) {
+        static auto backward = op<NormPenaltyBackwardSig>("wgan_kernels::norm_penalty_backward");
+        const auto optional = [](const Tensor& t) { return t.defined() ? OptTensor(t) : OptTensor(); };
+        return variable_list{backward.call(g, saved[0], saved[1], optional(constant_scale),
+                                           optional(constant_weights), target, one_sided, weight, scale, reduction)};
+      });
+  return {penalty, norms};
 }
-
-// ---------------------------------------------------------------------------------------
 
 using PairPenaltySig = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                                   c10::string_view, double, double, c10::string_view);
@@ -195,45 +187,25 @@ using PairPenaltyBackwardSig = std::tuple<Tensor, Tensor, Tensor, Tensor>(
     const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, c10::string_view,
     double, double, c10::string_view);
 
-struct PairPenaltyFunction : public torch::autograd::Function<PairPenaltyFunction> {
-  static variable_list forward(AutogradContext* ctx, const Tensor& f_real, const Tensor& f_fake, const Tensor& real,
-                               const Tensor& fake, c10::string_view kind, double weight, double p,
-                               c10::string_view reduction) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    static auto impl = op<PairPenaltySig>("wgan_kernels::pair_penalty");
-    auto [penalty, dist] = impl.call(f_real, f_fake, real, fake, kind, weight, p, reduction);
-    ctx->save_for_backward({f_real, f_fake, real, fake, dist});
-    ctx->saved_data["kind"] = std::string(kind);
-    ctx->saved_data["weight"] = weight;
-    ctx->saved_data["p"] = p;
-    ctx->saved_data["reduction"] = std::string(reduction);
-    ctx->mark_non_differentiable({dist});
-    ctx->set_materialize_grads(false);
-    return {penalty, dist};
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    static auto impl = op<PairPenaltyBackwardSig>("wgan_kernels::pair_penalty_backward");
-    if (!grads[0].defined()) return variable_list(8);
-    const auto s = ctx->get_saved_variables();
-    const std::string kind = ctx->saved_data["kind"].toStringRef();
-    const std::string reduction = ctx->saved_data["reduction"].toStringRef();
-    auto [g_f_real, g_f_fake, g_real, g_fake] =
-        impl.call(grads[0], s[0], s[1], s[2], s[3], s[4], kind, ctx->saved_data["weight"].toDouble(),
-                  ctx->saved_data["p"].toDouble(), reduction);
-    return {g_f_real, g_f_fake, g_real, g_fake, Tensor(), Tensor(), Tensor(), Tensor()};
-  }
-};
-
 std::tuple<Tensor, Tensor> pair_penalty_autograd(const Tensor& f_real, const Tensor& f_fake, const Tensor& real,
                                                  const Tensor& fake, c10::string_view kind, double weight,
                                                  double p, c10::string_view reduction) {
-  if (needs_grad({&f_real, &f_fake, &real, &fake})) {
-    auto out = PairPenaltyFunction::apply(f_real, f_fake, real, fake, kind, weight, p, reduction);
-    return {out[0], out[1]};
+  static auto forward = op<PairPenaltySig>("wgan_kernels::pair_penalty");
+  Tensor penalty, dist;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    std::tie(penalty, dist) = forward.call(f_real, f_fake, real, fake, kind, weight, p, reduction);
   }
-  at::AutoDispatchBelowADInplaceOrView guard;
-  static auto impl = op<PairPenaltySig>("wgan_kernels::pair_penalty");
-  return impl.call(f_real, f_fake, real, fake, kind, weight, p, reduction);
+  if (!needs_grad({&f_real, &f_fake, &real, &fake})) return {penalty, dist};
+  attach_backward(
+      penalty, {f_real, f_fake, real, fake}, {f_real, f_fake, real, fake, dist}, "PairPenaltyBackward",
+      [=, kind = std::string(kind), reduction = std::string(reduction)](const Tensor& g, const variable_list& s) {
+        static auto backward = op<PairPenaltyBackwardSig>("wgan_kernels::pair_penalty_backward");
+        auto [g_f_real, g_f_fake, g_real, g_fake] =
+            backward.call(g, s[0], s[1], s[2], s[3], s[4], kind, weight, p, reduction);
+        return variable_list{g_f_real, g_f_fake, g_real, g_fake};
+      });
+  return {penalty, dist};
 }
 
 TORCH_LIBRARY_IMPL(wgan_kernels, Autograd, m) {

@@ -154,3 +154,37 @@ def test_torch_compile_fullgraph_penalty():
     got = compiled(*args)
     torch.testing.assert_close(got, eager)
     torch.testing.assert_close(torch.autograd.grad(got, args), torch.autograd.grad(eager, args))
+
+
+def test_outputs_are_freed_without_reference_cycles():
+    import gc
+    import weakref
+
+    g = torch.randn(4, 3, requires_grad=True)
+    real, fake = torch.randn(4, 3, requires_grad=True), torch.randn(4, 3, requires_grad=True)
+    makers = [
+        lambda: wk.grad_norm(g),
+        lambda: wk.norm_penalty(g, one_sided=True),
+        lambda: wk.interpolate(real, fake, seed=1),
+        lambda: wk.perturb(real, seed=1),
+        lambda: wk.pair_penalty(g.sum(1), g.sum(1) * 0, real, fake),
+    ]
+    gc.disable()
+    try:
+        for make in makers:
+            out = make()
+            alive = weakref.ref(out)
+            del out
+            assert alive() is None  # freed by reference counting alone
+    finally:
+        gc.enable()
+
+
+def test_saved_tensor_modified_in_place_is_detected():
+    g = torch.randn(4, 3, requires_grad=True)
+    x = g * 1.0
+    penalty = wk.norm_penalty(x)
+    with torch.no_grad():
+        x.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        penalty.backward()

@@ -118,11 +118,8 @@ Tensor interpolate(const Tensor& real, const Tensor& fake, int64_t seed, int64_t
     std::vector<float> weights(rows);
     philox::interpolation_weights(rows, seed, offset, weights.data());
     for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
-      const A t = weights[row];
-      const A u = A(1) - t;
-      const int64_t base = row * n;
-      for (int64_t j = base + begin; j < base + end; ++j)
-        op[j] = static_cast<scalar_t>(t * static_cast<A>(rp[j]) + u * static_cast<A>(fp[j]));
+      const int64_t at = row * n + begin;
+      lerp_row(rp + at, fp + at, static_cast<A>(weights[row]), op + at, end - begin);
     });
   });
   out.finish();
@@ -143,14 +140,8 @@ std::tuple<Tensor, Tensor> interpolate_backward(const Tensor& grad_out, int64_t 
     std::vector<float> weights(rows);
     philox::interpolation_weights(rows, seed, offset, weights.data());
     for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
-      const A t = weights[row];
-      const A u = A(1) - t;
-      const int64_t base = row * n;
-      for (int64_t j = base + begin; j < base + end; ++j) {
-        const A v = static_cast<A>(gp[j]);
-        rp[j] = static_cast<scalar_t>(t * v);
-        fp[j] = static_cast<scalar_t>(u * v);
-      }
+      const int64_t at = row * n + begin;
+      lerp_backward_row(gp + at, static_cast<A>(weights[row]), rp + at, fp + at, end - begin);
     });
   });
   grad_real.finish();
@@ -225,9 +216,8 @@ Tensor scale_rows(const Tensor& grad, const A* coef) {
       const scalar_t* gp = g.const_data_ptr<scalar_t>();
       scalar_t* op = out.work.mutable_data_ptr<scalar_t>();
       for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
-        const A c = coef[row];
-        const int64_t base = row * n;
-        for (int64_t j = base + begin; j < base + end; ++j) op[j] = static_cast<scalar_t>(c * static_cast<A>(gp[j]));
+        const int64_t at = row * n + begin;
+        scale_row(gp + at, coef[row], op + at, end - begin);
       });
     } else {
       TORCH_CHECK(false, "internal error: coefficient dtype does not match the accumulation dtype");
@@ -396,13 +386,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> pair_penalty_backward(
       const scalar_t *xp = r.const_data_ptr<scalar_t>(), *yp = f.const_data_ptr<scalar_t>();
       scalar_t *gx = grad_real.work.mutable_data_ptr<scalar_t>(), *gy = grad_fake.work.mutable_data_ptr<scalar_t>();
       for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
-        const S k = static_cast<S>(dx_coef[row]);
-        const int64_t base = row * n;
-        for (int64_t j = base + begin; j < base + end; ++j) {
-          const S v = k * (static_cast<S>(xp[j]) - static_cast<S>(yp[j]));
-          gx[j] = static_cast<scalar_t>(v);
-          gy[j] = static_cast<scalar_t>(-v);
-        }
+        const int64_t at = row * n + begin;
+        difference_row(xp + at, yp + at, static_cast<S>(dx_coef[row]), gx + at, gy + at, end - begin);
       });
     });
   });

@@ -9,6 +9,8 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
 
 #include <algorithm>
 #include <type_traits>
@@ -83,47 +85,26 @@ void for_each_chunk(int64_t rows, int64_t n, const F& fn) {
   });
 }
 
-constexpr int kLanes = 16;  // independent accumulators: vectorisable without reassociation
+// The inner loops over one row, compiled for AVX2 and for the baseline ISA and picked at load
+// time (row_loops.cpp). T is float, double, c10::Half or c10::BFloat16; values are
+// accumulated and combined in acc_t<T>.
+#define WGAN_ROW_LOOPS(T)                                                                                \
+  acc_t<T> sum_squares(const T* x, int64_t n);                                                          \
+  acc_t<T> sum_squared_differences(const T* x, const T* y, int64_t n);                                  \
+  /* out = c * x */                                                                                     \
+  void scale_row(const T* x, acc_t<T> c, T* out, int64_t n);                                            \
+  /* out = t * a + (1 - t) * b */                                                                       \
+  void lerp_row(const T* a, const T* b, acc_t<T> t, T* out, int64_t n);                                 \
+  /* grad_a = t * g, grad_b = (1 - t) * g */                                                            \
+  void lerp_backward_row(const T* g, acc_t<T> t, T* grad_a, T* grad_b, int64_t n);                      \
+  /* grad_x = c * (x - y), grad_y = -grad_x */                                                          \
+  void difference_row(const T* x, const T* y, acc_t<T> c, T* grad_x, T* grad_y, int64_t n);
 
-template <typename T>
-inline acc_t<T> sum_squares(const T* x, int64_t n) {
-  using A = acc_t<T>;
-  A lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      const A v = static_cast<A>(x[i + j]);
-      lanes[j] += v * v;
-    }
-  }
-  A total = 0;
-  for (; i < n; ++i) {
-    const A v = static_cast<A>(x[i]);
-    total += v * v;
-  }
-  for (int j = 0; j < kLanes; ++j) total += lanes[j];
-  return total;
-}
-
-template <typename T>
-inline acc_t<T> sum_squared_differences(const T* x, const T* y, int64_t n) {
-  using A = acc_t<T>;
-  A lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int j = 0; j < kLanes; ++j) {
-      const A v = static_cast<A>(x[i + j]) - static_cast<A>(y[i + j]);
-      lanes[j] += v * v;
-    }
-  }
-  A total = 0;
-  for (; i < n; ++i) {
-    const A v = static_cast<A>(x[i]) - static_cast<A>(y[i]);
-    total += v * v;
-  }
-  for (int j = 0; j < kLanes; ++j) total += lanes[j];
-  return total;
-}
+WGAN_ROW_LOOPS(float)
+WGAN_ROW_LOOPS(double)
+WGAN_ROW_LOOPS(c10::Half)
+WGAN_ROW_LOOPS(c10::BFloat16)
+#undef WGAN_ROW_LOOPS
 
 // Per-row sums of squares (of x, or of x - y when y is given) into out[0..rows).
 // Partial sums are combined in a fixed order, so results do not depend on the thread count.
