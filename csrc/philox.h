@@ -6,8 +6,9 @@
 // which is the specification of the streams below.
 #pragma once
 
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define WGAN_HOST_DEVICE __host__ __device__ __forceinline__
@@ -71,20 +72,68 @@ inline void interpolation_weights(int64_t count, uint64_t seed, uint64_t offset,
   }
 }
 
+template <typename To, typename From>
+WGAN_HOST_DEVICE To bit_cast(From from) {
+  To to;
+  memcpy(&to, &from, sizeof(To));
+  return to;
+}
+
+// Natural log of x in [2^-24, 1] (Cephes-style polynomial, about 1 ulp). Branch-free and free
+// of library calls, so loops over it vectorise and every device gets the same bits.
+WGAN_HOST_DEVICE float log_unit(float x) {
+  const uint32_t bits = bit_cast<uint32_t>(x);
+  const float m = bit_cast<float>((bits & 0x007FFFFFu) | 0x3F000000u);  // x = m 2^e, m in [0.5, 1)
+  const int32_t low = m < 0.70710678f;  // then use 2m and e - 1 (exact, and select-free)
+  const float e = static_cast<float>(static_cast<int32_t>((bits >> 23) & 0xFFu) - 126 - low);
+  const float f = m * static_cast<float>(1 + low) - 1.0f;  // log(1 + f), f in [-0.29, 0.41]
+  const float z = f * f;
+  float y = 7.0376836292e-2f;
+  y = y * f - 1.1514610310e-1f;
+  y = y * f + 1.1676998740e-1f;
+  y = y * f - 1.2420140846e-1f;
+  y = y * f + 1.4249322787e-1f;
+  y = y * f - 1.6668057665e-1f;
+  y = y * f + 2.0000714765e-1f;
+  y = y * f - 2.4999993993e-1f;
+  y = y * f + 3.3333331174e-1f;
+  y = y * f * z - 2.12194440e-4f * e - 0.5f * z;
+  return f + y + 0.693359375f * e;
+}
+
+// sin and cos of 2 pi u for u in [0, 1): exact reduction to a quarter turn, then polynomials;
+// the quadrant swaps and negates with bit operations (select-free, so loops vectorise).
+WGAN_HOST_DEVICE void sincos_turns(float u, float* sin_out, float* cos_out) {
+  const float r = 4.0f * u;
+  const float j = static_cast<float>(static_cast<int32_t>(r + 0.5f));  // nearest quarter, 0..4
+  const float t = (r - j) * 1.57079632679489662f;                     // in [-pi/4, pi/4]
+  const float t2 = t * t;
+  const float sn = t + t * t2 * (-1.6666654611e-1f + t2 * (8.3321608736e-3f + t2 * -1.9515295891e-4f));
+  const float cs =
+      1.0f - 0.5f * t2 + t2 * t2 * (4.166664568298827e-2f + t2 * (-1.388731625493765e-3f + t2 * 2.443315711809948e-5f));
+  const uint32_t q = static_cast<uint32_t>(j);
+  const uint32_t swap = 0u - (q & 1u);  // all ones in quadrants 1 and 3
+  const uint32_t sn_bits = bit_cast<uint32_t>(sn), cs_bits = bit_cast<uint32_t>(cs);
+  const uint32_t s_bits = (sn_bits & ~swap) | (cs_bits & swap);
+  const uint32_t c_bits = (cs_bits & ~swap) | (sn_bits & swap);
+  *sin_out = bit_cast<float>(s_bits ^ ((q & 2u) << 30));         // negative in quadrants 2, 3
+  *cos_out = bit_cast<float>(c_bits ^ (((q + 1u) & 2u) << 30));  // negative in quadrants 1, 2
+}
+
 // Four standard normals for elements 4q .. 4q+3 (Box-Muller on the pairs (x, y) and (z, w)).
 WGAN_HOST_DEVICE void normal4(uint64_t quad, uint64_t seed, uint64_t offset, float out[4]) {
   const Uint4 r = philox4x32_10(quad, offset, seed, kPerturbStream);
-  const float two_pi = 6.2831853071795864769f;
   const float u1a = static_cast<float>((r.x >> 8) + 1u) * (1.0f / 16777216.0f);  // (0, 1]
   const float u1b = static_cast<float>((r.z >> 8) + 1u) * (1.0f / 16777216.0f);
-  const float ra = ::sqrtf(-2.0f * ::logf(u1a));
-  const float rb = ::sqrtf(-2.0f * ::logf(u1b));
-  const float a = two_pi * uniform(r.y);
-  const float b = two_pi * uniform(r.w);
-  out[0] = ra * ::cosf(a);
-  out[1] = ra * ::sinf(a);
-  out[2] = rb * ::cosf(b);
-  out[3] = rb * ::sinf(b);
+  const float ra = sqrtf(-2.0f * log_unit(u1a));
+  const float rb = sqrtf(-2.0f * log_unit(u1b));
+  float sa, ca, sb, cb;
+  sincos_turns(uniform(r.y), &sa, &ca);
+  sincos_turns(uniform(r.w), &sb, &cb);
+  out[0] = ra * ca;
+  out[1] = ra * sa;
+  out[2] = rb * cb;
+  out[3] = rb * sb;
 }
 
 }  // namespace philox

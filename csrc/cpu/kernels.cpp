@@ -161,23 +161,27 @@ Tensor perturb(const Tensor& x, double scale, int64_t seed, int64_t offset) {
   out.work = out.result.is_contiguous() ? out.result : at::empty_like(xc);
   const int64_t numel = xc.numel();
   if (numel == 0) return out.result;
-  const double sigma =
-      at::std(xc.to(acc_dtype(xc.scalar_type())), at::OptionalIntArrayRef{}, /*correction=*/0, false)
-          .item<double>();
   WGAN_DISPATCH(xc.scalar_type(), "perturb", [&] {
-    using A = acc_t<scalar_t>;
-    const A amplitude = static_cast<A>(scale * sigma);
     const scalar_t* xp = xc.const_data_ptr<scalar_t>();
     scalar_t* op = out.work.mutable_data_ptr<scalar_t>();
+    // population standard deviation over all elements: per-chunk moments merged in order
+    std::vector<double> means(chunks_per_row(numel)), m2s(chunks_per_row(numel));
+    for_each_chunk(1, numel, [&](int64_t task, int64_t, int64_t begin, int64_t end) {
+      moments(xp + begin, end - begin, &means[task], &m2s[task]);
+    });
+    double count = 0, mean = 0, m2 = 0;  // Chan et al.'s pairwise update
+    for (size_t c = 0; c < means.size(); ++c) {
+      const double n_c = static_cast<double>(std::min<int64_t>(kChunk, numel - static_cast<int64_t>(c) * kChunk));
+      const double delta = means[c] - mean;
+      const double total = count + n_c;
+      mean += delta * n_c / total;
+      m2 += m2s[c] + delta * delta * count * n_c / total;
+      count = total;
+    }
+    const float amplitude = static_cast<float>(scale * std::sqrt(m2 / count));
     const int64_t quads = (numel + 3) / 4;
-    at::parallel_for(0, quads, 2048, [&](int64_t first, int64_t last) {
-      float z[4];
-      for (int64_t q = first; q < last; ++q) {
-        philox::normal4(q, seed, offset, z);
-        const int64_t end = std::min<int64_t>(numel, 4 * q + 4);
-        for (int64_t e = 4 * q; e < end; ++e)
-          op[e] = static_cast<scalar_t>(static_cast<A>(xp[e]) + amplitude * static_cast<A>(z[e - 4 * q]));
-      }
+    at::parallel_for(0, quads, 4096, [&](int64_t first, int64_t last) {
+      add_noise_quads(xp, op, numel, first, last - first, seed, offset, amplitude);
     });
   });
   out.finish();
