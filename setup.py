@@ -28,15 +28,21 @@ def use_cuda() -> bool:
 
 def extension():
     sources = ["csrc/ops.cpp", *sorted(glob.glob("csrc/cpu/*.cpp"))]
-    cxx_flags = ["-O3", "-fno-math-errno"]
+    # at::parallel_for is header-only OpenMP: without -fopenmp every kernel runs on one thread.
+    # Linking libgomp.so.1 resolves to the copy torch has already loaded.
+    cxx_flags = ["-O3", "-fno-math-errno", "-fopenmp"]
+    link_flags = ["-fopenmp"]
     if not use_cuda():
-        return CppExtension("wgan_kernels._C", sources, extra_compile_args={"cxx": cxx_flags})
+        return CppExtension(
+            "wgan_kernels._C", sources, extra_compile_args={"cxx": cxx_flags}, extra_link_args=link_flags
+        )
     os.environ.setdefault("TORCH_CUDA_ARCH_LIST", DEFAULT_CUDA_ARCHS)
     return CUDAExtension(
         "wgan_kernels._C",
         sources + sorted(glob.glob("csrc/cuda/*.cu")),
         define_macros=[("WITH_CUDA", None)],
         extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--use_fast_math"]},
+        extra_link_args=link_flags,
     )
 
 

@@ -34,75 +34,45 @@ WGAN_INLINE float load(const c10::Half* p, int64_t i) {
 }
 #endif
 
-template <typename T>
-WGAN_INLINE acc_t<T> sum_squares_impl(const T* x, int64_t n) {
-  using A = acc_t<T>;
+// sum of term(i) for i in [0, n), in kLanes independent accumulators combined in a fixed order
+template <typename A, typename Term>
+WGAN_INLINE A lane_sum(int64_t n, const Term& term) {
   A lanes[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const A v = load(x, i + j);
-      lanes[j] += v * v;
-    }
+    for (int j = 0; j < kLanes; ++j) lanes[j] += term(i + j);
   A total = 0;
-  for (; i < n; ++i) {
-    const A v = load(x, i);
-    total += v * v;
-  }
+  for (; i < n; ++i) total += term(i);
   for (int j = 0; j < kLanes; ++j) total += lanes[j];
   return total;
+}
+
+template <typename T>
+WGAN_INLINE acc_t<T> sum_squares_impl(const T* x, int64_t n) {
+  return lane_sum<acc_t<T>>(n, [&](int64_t i) {
+    const acc_t<T> v = load(x, i);
+    return v * v;
+  });
 }
 
 template <typename T>
 WGAN_INLINE acc_t<T> sum_squared_differences_impl(const T* x, const T* y, int64_t n) {
-  using A = acc_t<T>;
-  A lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const A v = load(x, i + j) - load(y, i + j);
-      lanes[j] += v * v;
-    }
-  A total = 0;
-  for (; i < n; ++i) {
-    const A v = load(x, i) - load(y, i);
-    total += v * v;
-  }
-  for (int j = 0; j < kLanes; ++j) total += lanes[j];
-  return total;
+  return lane_sum<acc_t<T>>(n, [&](int64_t i) {
+    const acc_t<T> v = load(x, i) - load(y, i);
+    return v * v;
+  });
 }
 
+// Two passes over a cache-sized chunk: the mean, then the squared deviations from it.
 template <typename T>
 WGAN_INLINE void moments_impl(const T* x, int64_t n, double* mean, double* m2) {
   using A = acc_t<T>;
-  if (n == 0) {
-    *mean = 0;
-    *m2 = 0;
-    return;
-  }
-  // two passes over a cache-sized chunk: a mean, then squared deviations from it
-  A lanes[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) lanes[j] += load(x, i + j);
-  A total = 0;
-  for (; i < n; ++i) total += load(x, i);
-  for (int j = 0; j < kLanes; ++j) total += lanes[j];
-  const A mu = total / static_cast<A>(n);
-  A dev[kLanes] = {};
-  for (i = 0; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      const A d = load(x, i + j) - mu;
-      dev[j] += d * d;
-    }
-  A squares = 0;
-  for (; i < n; ++i) {
-    const A d = load(x, i) - mu;
-    squares += d * d;
-  }
-  for (int j = 0; j < kLanes; ++j) squares += dev[j];
+  const A mu = n ? lane_sum<A>(n, [&](int64_t i) { return load(x, i); }) / static_cast<A>(n) : A(0);
   *mean = mu;
-  *m2 = squares;
+  *m2 = lane_sum<A>(n, [&](int64_t i) {
+    const A d = load(x, i) - mu;
+    return d * d;
+  });
 }
 
 // philox::normal4 for kBlock consecutive quads at once, written lane-wise (structure of arrays)
