@@ -296,7 +296,7 @@ def markdown(result: dict) -> str:
 
 
 def _write(result: dict, base: str) -> None:
-    with open(base + ".json", "w") as f:
+    with open(base + ".json", "w") as f:  # raw numbers first, whatever happens to the formatting
         json.dump(result, f, indent=1, default=str)
     text = markdown(result)
     print(text)
@@ -354,13 +354,7 @@ def main(argv=None) -> int:
     result["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     os.makedirs(args.out_dir, exist_ok=True)
     base = os.path.join(args.out_dir, timing.slug(result["machine"]["device_name"]) + ("-quick" if args.quick else ""))
-    with open(base + ".json", "w") as f:  # raw numbers first, whatever happens to the formatting
-        json.dump(result, f, indent=1, default=str)
-    text = markdown(result)
-    print(text)
-    with open(base + ".md", "w") as f:
-        f.write(text)
-    log(f"wrote {base}.json and .md")
+    _write(result, base)
     failed = [r for r in result["ops"] if str(r.get("check", "")).startswith("FAILED")]
     failed += [r for r in result["steps"] if r["check"] != "ok"]
     return 1 if failed else 0

@@ -1,9 +1,8 @@
 """Step-level benchmark: one penalised critic update, hand-written eager recipe vs the library.
 
 Critics: the toy MLP (three hidden LeakyReLU layers of 512, 2-D inputs, B = 256) and the
-WGAN-GP CIFAR-10 ResNet critic (B = 64, 3x32x32, 128 channels). They come from
-wgan_kernels.train.models when that module exists and has them, else from the small
-definitions below (same architecture as BACKGROUND.md describes).
+WGAN-GP CIFAR-10 ResNet critic (B = 64, 3x32x32, 128 channels), both from
+wgan_kernels.train.models (the trainer's critics).
 
 One step = interpolation sampling, critic forward on real, fake and interpolates, input
 gradient with create_graph=True, penalty, backward, optimizer step. The generator is not run:
@@ -13,10 +12,9 @@ gradient with create_graph=True, penalty, backward, optimizer step. The generato
 from __future__ import annotations
 
 import torch
-from torch import nn
-import torch.nn.functional as F
 
 import wgan_kernels as wk
+from wgan_kernels.train.models import MLPCritic, ResNetCritic
 
 from . import baselines
 
@@ -27,113 +25,25 @@ WEIGHT = 10.0  # lambda of WGAN-GP
 # critics (fallbacks)
 
 
-class MLPCritic(nn.Module):
-    def __init__(self, dim: int = 2, hidden: int = 512, layers: int = 3, slope: float = 0.2):
-        super().__init__()
-        mods: list[nn.Module] = []
-        width = dim
-        for _ in range(layers):
-            mods += [nn.Linear(width, hidden), nn.LeakyReLU(slope)]
-            width = hidden
-        mods.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*mods)
-
-    def forward(self, x):
-        return self.net(x)
-
-
-class OptimizedBlock(nn.Module):
-    """First block: conv3x3 - ReLU - conv3x3 - meanpool, shortcut meanpool - conv1x1."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
-        self.shortcut = nn.Conv2d(cin, cout, 1)
-
-    def forward(self, x):
-        h = F.avg_pool2d(self.conv2(F.relu(self.conv1(x))), 2)
-        return h + self.shortcut(F.avg_pool2d(x, 2))
-
-
-class ResBlock(nn.Module):
-    """Pre-activation residual block (ReLU - conv3x3 - ReLU - conv3x3), optionally down-sampling."""
-
-    def __init__(self, channels: int, down: bool):
-        super().__init__()
-        self.down = down
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.shortcut = nn.Conv2d(channels, channels, 1) if down else None
-
-    def forward(self, x):
-        h = self.conv2(F.relu(self.conv1(F.relu(x))))
-        if not self.down:
-            return x + h
-        return F.avg_pool2d(h, 2) + F.avg_pool2d(self.shortcut(x), 2)
-
-
-class ResNetCritic(nn.Module):
-    def __init__(self, channels: int = 128):
-        super().__init__()
-        self.blocks = nn.Sequential(
-            OptimizedBlock(3, channels), ResBlock(channels, True), ResBlock(channels, False), ResBlock(channels, False)
-        )
-        self.linear = nn.Linear(channels, 1)
-
-    def forward(self, x):
-        return self.linear(F.relu(self.blocks(x)).mean(dim=(2, 3)))
-
-
-def _from_train(kind: str, probe: torch.Tensor):
-    """A critic class from wgan_kernels.train.models when one fits, else None."""
-    try:
-        from wgan_kernels.train import models  # type: ignore
-    except Exception:
-        return None
-    words = ("mlp", "toy") if kind == "mlp" else ("resnet", "cifar")
-    for name in dir(models):
-        obj = getattr(models, name)
-        low = name.lower()
-        if isinstance(obj, type) and issubclass(obj, nn.Module) and ("critic" in low or "discriminator" in low) \
-                and any(w in low for w in words):
-            try:
-                try:
-                    critic = obj()
-                except TypeError:  # e.g. ResNetCritic(image_shape)
-                    critic = obj(tuple(probe.shape[1:]))
-                with torch.no_grad():
-                    out = critic(probe)
-                if out.numel() == probe.shape[0]:
-                    return critic
-            except Exception:
-                continue
-    return None
-
-
 SETUPS = {
-    # name: (batch, sample shape, fallback critic, optimizer kwargs)
-    "mlp": (256, (2,), MLPCritic, dict(lr=1e-4, betas=(0.5, 0.9))),
-    "resnet": (64, (3, 32, 32), ResNetCritic, dict(lr=2e-4, betas=(0.0, 0.9))),
+    # name: (batch, sample shape, critic factory, optimizer kwargs)
+    "mlp": (256, (2,), lambda shape: MLPCritic(), dict(lr=1e-4, betas=(0.5, 0.9))),
+    "resnet": (64, (3, 32, 32), lambda shape: ResNetCritic(shape), dict(lr=2e-4, betas=(0.0, 0.9))),
 }
 
 
 def make_setup(kind: str, device="cpu", seed: int = 0, batch: int | None = None):
     """(critic, optimizer, real, fake, source) for one of SETUPS (batch overrides its batch size)."""
-    default_batch, shape, fallback, opt_kwargs = SETUPS[kind]
+    default_batch, shape, make_critic, opt_kwargs = SETUPS[kind]
     batch = batch or default_batch
     torch.manual_seed(seed)
-    critic = _from_train(kind, torch.zeros(2, *shape))
-    source = "wgan_kernels.train.models" if critic is not None else "benchmarks.step"
-    if critic is None:
-        critic = fallback()
-    critic = critic.to(device)
+    critic = make_critic(shape).to(device)
     opt = torch.optim.Adam(critic.parameters(), **opt_kwargs)
     real = torch.randn(batch, *shape, device=device)
     fake = torch.randn(batch, *shape, device=device)
     if len(shape) == 3:  # images in [-1, 1]
         real, fake = real.tanh(), fake.tanh()
-    return critic, opt, real, fake, f"{source}.{type(critic).__name__}"
+    return critic, opt, real, fake, f"wgan_kernels.train.models.{type(critic).__name__}"
 
 
 # ---------------------------------------------------------------------------------------
