@@ -13,6 +13,7 @@
 #include <torch/library.h>
 
 #include <mutex>
+#include <set>
 
 namespace wgan_kernels {
 namespace {
@@ -223,12 +224,26 @@ int64_t draw_cpu_seed() {
   return static_cast<int64_t>(gen.get<at::CPUGeneratorImpl>()->random64());
 }
 
+// How many threads an at::parallel_for compiled with the kernels' flags really uses: 1 when the
+// extension is built without OpenMP although torch runs several (a silent 2x+ loss on 2 cores).
+int64_t parallel_for_threads() {
+  std::mutex mutex;
+  std::set<int> seen;
+  at::parallel_for(0, 1 << 16, 1, [&](int64_t, int64_t) {
+    std::lock_guard<std::mutex> lock(mutex);
+    seen.insert(at::get_thread_num());
+  });
+  return static_cast<int64_t>(seen.size());
+}
+
 }  // namespace
 }  // namespace wgan_kernels
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "wgan_kernels compiled ops (registered under torch.ops.wgan_kernels)";
   m.def("draw_cpu_seed", &wgan_kernels::draw_cpu_seed, "A 64-bit seed from PyTorch's default CPU generator.");
+  m.def("parallel_for_threads", &wgan_kernels::parallel_for_threads,
+        "Threads one at::parallel_for of the kernels uses (checks the OpenMP build).");
 #ifdef WITH_CUDA
   m.attr("kernel_devices") = pybind11::make_tuple("cpu", "cuda");
 #else

@@ -188,3 +188,12 @@ def test_saved_tensor_modified_in_place_is_detected():
         x.mul_(2)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         penalty.backward()
+
+
+@compiled_only
+def test_kernels_run_on_every_torch_thread():
+    # at::parallel_for is header-only OpenMP: built without -fopenmp, the kernels run on one thread
+    threads = torch.get_num_threads()
+    if threads < 2:
+        pytest.skip("torch runs one thread here")
+    assert _backend._C.parallel_for_threads() == threads
