@@ -54,6 +54,7 @@ class Config:
     optimizer: str = "rmsprop"
     lr: float = 5e-5
     hidden: int = 512
+    pair_p: float = 1.0  # exponent of d = ||x - y||^p in the pair penalties (2: WGAN-LP appendix D.5)
     eval_every: int = 10
     eval_samples: int = 500
     checkpoint_every: int = 100
@@ -101,12 +102,14 @@ def format_lambda(lam: float) -> str:
 
 
 def cells(config: Config) -> list[Cell]:
+    """Seed-major, methods innermost: a partial sweep has whole seeds, and the methods compared
+    run side by side in time, so neither gets a busier machine than the other."""
     return [
         Cell(d, m, float(lam), s)
-        for d in config.datasets
-        for m in config.methods
-        for lam in config.lambdas
         for s in config.seeds
+        for d in config.datasets
+        for lam in config.lambdas
+        for m in config.methods
     ]
 
 
@@ -149,6 +152,7 @@ def trainer_args(
         "--optimizer", config.optimizer,
         "--lr", repr(config.lr),
         "--hidden", str(config.hidden),
+        "--pair-p", repr(config.pair_p),
         "--seed", str(cell.seed),
         "--out", str(out),
         "--eval-every", str(config.eval_every),
@@ -306,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_ints, default=None, help="comma-separated seeds")
     p.add_argument("--iterations", type=int, default=None, help="generator iterations per run")
     p.add_argument("--hidden", type=int, default=None, help="MLP width")
+    p.add_argument("--pair-p", type=float, default=None, help="exponent p of d = ||x - y||^p (quotient, transport)")
     p.add_argument("--n-critic", type=int, default=None)
     p.add_argument("--lp-schedule", action=argparse.BooleanOptionalAction, default=None,
                    help="100 critic steps for the first 25 generator iterations")
@@ -322,7 +327,7 @@ def config_from_args(args) -> Config:
     config = QUICK if args.quick else FULL
     overrides = {
         "datasets": args.datasets, "methods": args.methods, "lambdas": args.lambdas,
-        "seeds": args.seeds, "iterations": args.iterations, "hidden": args.hidden,
+        "seeds": args.seeds, "iterations": args.iterations, "hidden": args.hidden, "pair_p": args.pair_p,
         "n_critic": args.n_critic, "lp_schedule": args.lp_schedule, "eval_every": args.eval_every,
         "eval_samples": args.eval_samples, "checkpoint_every": args.checkpoint_every,
     }
