@@ -41,8 +41,28 @@ def extension():
         "wgan_kernels._C",
         sources + sorted(glob.glob("csrc/cuda/*.cu")),
         define_macros=[("WITH_CUDA", None)],
-        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "--use_fast_math"]},
+        include_dirs=cuda_library_includes(),
+        # no --use_fast_math: the kernels are memory-bound, and exact division and sqrt keep the
+        # results within rounding of the CPU kernels (and NaN/inf behaving the same)
+        extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
         extra_link_args=link_flags,
+    )
+
+
+def cuda_library_includes() -> list:
+    """ATen's CUDA headers include cusparse.h and cublas_v2.h, which a bare toolkit may lack; the
+    nvidia-* wheels that come with a CUDA build of torch have them."""
+    if all(os.path.exists(os.path.join(CUDA_HOME, "include", h)) for h in ("cusparse.h", "cublas_v2.h")):
+        return []
+    try:
+        import nvidia
+    except ImportError:
+        return []
+    return sorted(
+        folder
+        for root in nvidia.__path__
+        for folder in glob.glob(os.path.join(root, "*", "include"))
+        if glob.glob(os.path.join(folder, "cusparse.h")) or glob.glob(os.path.join(folder, "cublas_v2.h"))
     )
 
 

@@ -73,25 +73,41 @@ WGAN_HOST_DEVICE PairTermT<A> pair_term(PairKind kind, A df, A r, A p) {
 // penalty_stats layout: one fact, also read by wgan_kernels/reference.py (STAT_NAMES).
 constexpr int64_t kNumStats = 6;  // mean, max, min norm, fraction above target, part above, part below
 
+// Running summary of per-sample norms (penalty_stats). merge() combines partial summaries, so
+// the CUDA kernel reduces them in a tree; max and min propagate NaN like the reference.
+struct NormSummary {
+  double sum, max, min, above, part_above, part_below;
+
+  WGAN_HOST_DEVICE static NormSummary empty() { return {0, -INFINITY, INFINITY, 0, 0, 0}; }
+
+  WGAN_HOST_DEVICE static NormSummary of(double n, double target) {
+    const double d = n - target;
+    const bool is_above = d > 0;
+    return {n, n, n, is_above ? 1.0 : 0.0, is_above ? d * d : 0.0, is_above ? 0.0 : d * d};
+  }
+
+  WGAN_HOST_DEVICE void merge(const NormSummary& o) {
+    sum += o.sum;
+    max = (o.max > max || o.max != o.max) ? o.max : max;
+    min = (o.min < min || o.min != o.min) ? o.min : min;
+    above += o.above;
+    part_above += o.part_above;
+    part_below += o.part_below;
+  }
+
+  template <typename A>
+  WGAN_HOST_DEVICE void write(int64_t count, A* out) const {
+    const double values[kNumStats] = {sum / count, max, min, above / count, part_above / count, part_below / count};
+    for (int64_t k = 0; k < kNumStats; ++k) out[k] = static_cast<A>(values[k]);
+  }
+};
+
 template <typename A>
 void summarize_norms(const A* norms, int64_t count, double inv_scale, double target, A* out) {
   if (count == 0) return;  // all zeros
-  double sum = 0, mx = -INFINITY, mn = INFINITY, above = 0, part_above = 0, part_below = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    const double n = static_cast<double>(norms[i]) * inv_scale;
-    sum += n;
-    mx = (n > mx || std::isnan(n)) ? n : mx;
-    mn = (n < mn || std::isnan(n)) ? n : mn;
-    const double d = n - target;
-    if (d > 0) {
-      above += 1;
-      part_above += d * d;
-    } else {
-      part_below += d * d;
-    }
-  }
-  const double values[kNumStats] = {sum / count, mx, mn, above / count, part_above / count, part_below / count};
-  for (int64_t k = 0; k < kNumStats; ++k) out[k] = static_cast<A>(values[k]);
+  NormSummary summary = NormSummary::empty();
+  for (int64_t i = 0; i < count; ++i) summary.merge(NormSummary::of(static_cast<double>(norms[i]) * inv_scale, target));
+  summary.write(count, out);
 }
 
 }  // namespace wgan_kernels

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# One-command verification of the CUDA kernels on a machine with a GPU (docs/CUDA.md):
+#
+#   bash benchmarks/gpu_check.sh            # from the repository root; about 8 minutes on one H100
+#
+# builds the extension for this GPU, runs the tests with the CUDA kernels enabled
+# (WGAN_KERNELS_CUDA=1), compute-sanitizer memcheck and racecheck on a short subset, and the CUDA
+# benchmarks. Everything goes under $OUT (default ./gpu-check-out): summary.txt (one line per
+# step with its exit code and seconds), a log per step, junit XML of the tests and the benchmark
+# tables (bench/<gpu-name>-quick.md and .json). Steps have time limits, and a failing step does not
+# stop the later ones (except the build). Needs no network. Exit code 0 only if every step passed.
+# GPU_CHECK_FULL_BENCH=1 runs the full benchmark grid instead of --quick (add ~10 minutes).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu-check-out}
+mkdir -p "$OUT"
+export WGAN_KERNELS_CUDA=1 PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+status=0
+
+step() {  # step NAME TIMEOUT_S COMMAND...: runs COMMAND into $OUT/NAME.log
+  local name=$1 limit=$2 start rc
+  shift 2
+  start=$(date +%s)
+  timeout --kill-after=10 "$limit" "$@" >"$OUT/$name.log" 2>&1
+  rc=$?
+  echo "$name rc=$rc $(($(date +%s) - start))s" | tee -a "$OUT/summary.txt"
+  [ "$rc" -eq 0 ] || status=1
+  return "$rc"
+}
+
+: >"$OUT/summary.txt"
+{
+  date -u
+  nvidia-smi || true
+  nvcc --version || true
+  "$PY" -c "import sys, torch; print(sys.version); print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+  git log -1 --oneline 2>/dev/null || true
+} >"$OUT/env.txt" 2>&1
+
+# Build for this GPU's architecture only (faster than the default 8.0;9.0).
+ARCH=$("$PY" -c "import torch; print('%d.%d' % torch.cuda.get_device_capability())")
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-$ARCH} MAX_JOBS=${MAX_JOBS:-$(nproc)}
+if ! step build 420 "$PY" -m pip install --no-build-isolation --no-deps --no-index -e .; then
+  # without pip's editable machinery (or an old pip): build the extension in place
+  step build_inplace 420 "$PY" setup.py build_ext --inplace || { tail -40 "$OUT/build.log" "$OUT/build_inplace.log"; exit 1; }
+fi
+step import 60 "$PY" -c "
+import torch, wgan_kernels as wk
+from wgan_kernels import _backend
+assert _backend.cuda_kernels_enabled(), 'CUDA kernels not enabled'
+g = torch.randn(4, 3, device='cuda')
+print(wk.backend(), sorted(_backend.KERNEL_DEVICES), wk.norm_penalty(g).item())
+" || exit 1
+
+PYTEST=("$PY" -m pytest -q -rs -p no:cacheprovider)
+# The CUDA-specific tests, then every op test parametrized over the devices, on CUDA only.
+step test_cuda 240 "${PYTEST[@]}" tests/test_cuda.py --junitxml="$OUT/test_cuda.xml"
+step test_ops_cuda 240 "${PYTEST[@]}" tests/test_ops.py tests/test_autograd.py tests/test_philox.py tests/test_api.py \
+  -k "cuda" --junitxml="$OUT/test_ops_cuda.xml"
+
+# compute-sanitizer on a short subset that covers every kernel: tiny rows, misaligned rows (the
+# vector path's scalar head), split rows (two-stage reductions), channels_last.
+SUBSET="matches_cpu_kernels and float32 and (1000x2-contiguous or 33x3x5-offset or 3x8193-offset or 2x3x64x65-channels_last)"
+if command -v compute-sanitizer >/dev/null; then
+  step memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+    "${PYTEST[@]}" tests/test_cuda.py -k "$SUBSET"
+  step racecheck 150 compute-sanitizer --tool racecheck --error-exitcode 1 --print-limit 20 \
+    "${PYTEST[@]}" tests/test_cuda.py -k "$SUBSET"
+else
+  echo "compute-sanitizer rc=missing" | tee -a "$OUT/summary.txt"
+  status=1
+fi
+
+if [ "${GPU_CHECK_FULL_BENCH:-0}" = "1" ]; then BENCH=(--all-sizes); else BENCH=(--quick); fi
+step bench 300 "$PY" -m benchmarks.report --device cuda "${BENCH[@]}" --out-dir "$OUT/bench"
+
+echo "overall rc=$status" | tee -a "$OUT/summary.txt"
+exit "$status"
