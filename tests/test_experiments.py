@@ -29,7 +29,7 @@ import numpy as np
 p = argparse.ArgumentParser()
 for flag in ["--data", "--model", "--penalty", "--optimizer", "--out", "--plot-at"]:
     p.add_argument(flag)
-for flag in ["--lambda", "--lr"]:
+for flag in ["--lambda", "--lr", "--pair-p"]:
     p.add_argument(flag, type=float)
 for flag in ["--iterations", "--n-critic", "--batch-size", "--seed", "--eval-every",
              "--eval-samples", "--checkpoint-every", "--hidden"]:
@@ -115,7 +115,7 @@ def test_sweep_with_stand_in_trainer_skips_finished_runs(tmp_path):
     config = TINY.__class__(**{**TINY.__dict__, "lambdas": (10.0, 100.0)})  # gp/100 "diverges"
     root = tmp_path / "res"
     out1 = sweep.run_sweep(config, root, jobs=2, trainer=trainer, log=lambda *_: None)
-    assert [o.status for o in out1] == ["finished", "diverged", "finished", "finished"]
+    assert [o.status for o in out1] == ["finished", "finished", "diverged", "finished"]  # gp/lp interleaved
     assert len(_calls(root)) == 4
     # Rerun: every run has a final status, nothing is recomputed.
     out2 = sweep.run_sweep(config, root, jobs=2, trainer=trainer, log=lambda *_: None)
@@ -152,7 +152,7 @@ def test_main_writes_sweep_json_and_report(tmp_path):
             "--iterations", "60", "--trainer", " ".join(trainer)]
     assert sweep.main(argv) == 0
     meta = json.loads((root / "sweep.json").read_text())
-    assert meta["mode"] == "quick" and meta["config"]["iterations"] == 60
+    assert meta["mode"] == "quick, 60 iterations, 1 seed" and meta["config"]["iterations"] == 60
     inv = meta["invocations"][0]
     assert inv["command"].startswith("python -m wgan_kernels.experiments.lambda_sweep --quick")
     assert inv["machine"]["cores"] and inv["machine"]["torch"]
