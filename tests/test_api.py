@@ -265,3 +265,15 @@ def test_missing_extension_falls_back_to_reference_with_one_warning():
     env["WGAN_KERNELS_BACKEND"] = "compiled"
     forced = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert forced.returncode != 0 and "compiled extension failed to import" in forced.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# test seeding (tests/conftest.py)
+
+
+def test_each_test_starts_from_the_seed_of_its_id(request, seeded):
+    from conftest import seed_of
+
+    assert seeded == seed_of(request.node.nodeid)
+    expected = torch.rand(3, generator=torch.Generator().manual_seed(seeded))
+    assert torch.equal(torch.rand(3), expected)
