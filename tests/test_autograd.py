@@ -108,6 +108,7 @@ def test_size_zero_batch_gives_empty_or_zero():
 
 
 def _opcheck_cases():
+    """(op, args, test_utils or None for all); inputs that require grad exercise the Autograd kernels."""
     ops = torch.ops.wgan_kernels
     g = torch.randn(5, 3, 4, requires_grad=True)
     real, fake = torch.randn(5, 3, 4, requires_grad=True), torch.randn(5, 3, 4, requires_grad=True)
@@ -115,28 +116,66 @@ def _opcheck_cases():
     cl = torch.randn(2, 3, 4, 5).contiguous(memory_format=torch.channels_last).requires_grad_(True)
     scale = torch.tensor(2.0)
     w = torch.rand(5)
+    t = torch.rand(5)
+    norms = ops.grad_norm(g.detach())
+    dist = ops.grad_norm(real.detach() - fake.detach())
+    up = torch.randn(5, requires_grad=True)
+    up0 = torch.randn((), requires_grad=True)
+    # a generator's state moves on between opcheck's runs, so only its schema and fake kernel are compared
+    generator_utils = ("test_schema", "test_autograd_registration", "test_faketensor")
+    gen = torch.Generator().manual_seed(1)
     return [
-        (ops.interpolate.default, (real, fake, 7, 0)),
-        (ops.interpolate.default, (cl, cl.detach().clone(), -3, 2)),
-        (ops.perturb.default, (real, 0.5, 9, 0)),
-        (ops.grad_norm.default, (g,)),
-        (ops.grad_norm.default, (cl,)),
-        (ops.norm_penalty.default, (g, None, None, 1.0, True, 10.0, 1.0, "mean")),
-        (ops.norm_penalty.default, (g, scale, w, 0.0, False, 2.0, 3.0, "none")),
-        (ops.norm_penalty.default, (cl, None, None, 1.0, False, 1.0, 1.0, "sum")),
-        (ops.penalty_stats.default, (g.detach(), None, 1.0, 1.0)),
-        (ops.pair_penalty.default, (f_real, f_fake, real, fake, "quotient", 1.0, 1.0, "mean")),
-        (ops.pair_penalty.default, (f_real, f_fake, real, fake, "transport", 3.0, 2.0, "none")),
-        (ops.interpolate_backward.default, (g.detach(), 1, 0)),
-        (ops.grad_norm_backward.default, (torch.rand(5), g.detach(), torch.rand(5))),
+        (ops.interpolate.default, (real, fake, 7, 0, None), None),
+        (ops.interpolate.default, (cl, cl.detach().clone(), -3, 6, None), None),
+        (ops.interpolate.default, (real, fake, None, 2, None), None),  # opcheck reseeds the default generator
+        (ops.interpolate.default, (real, fake, None, 0, gen), generator_utils),
+        (ops.perturb.default, (real, 0.5, 9, 0, None), None),
+        (ops.perturb.default, (cl, 0.5, 9, 3, None), None),
+        (ops.perturb.default, (real, 0.5, None, 1, gen), generator_utils),
+        (ops.grad_norm.default, (g,), None),
+        (ops.grad_norm.default, (cl,), None),
+        (ops.norm_penalty.default, (g, None, None, 1.0, True, 10.0, 1.0, "mean"), None),
+        (ops.norm_penalty.default, (g, scale, w, 0.0, False, 2.0, 3.0, "none"), None),
+        (ops.norm_penalty.default, (cl, None, None, 1.0, False, 1.0, 1.0, "sum"), None),
+        (ops.penalty_stats.default, (g.detach(), None, 1.0, 1.0), None),
+        (ops.pair_penalty.default, (f_real, f_fake, real, fake, "quotient", 1.0, 1.0, "mean"), None),
+        (ops.pair_penalty.default, (f_real, f_fake, real, fake, "transport", 3.0, 2.0, "none"), None),
+        # backward ops, detached (the fused kernels) and with inputs that require grad (the compositions)
+        (ops.interpolate_backward.default, (g.detach(), t, [True, True]), None),
+        (ops.interpolate_backward.default, (g, t, [True, True]), None),
+        (ops.interpolate_backward.default, (g, t, [False, True]), None),
+        (ops.interpolate_backward.default, (g.detach(), t, [True, False]), None),
+        (ops.grad_norm_backward.default, (torch.rand(5), g.detach(), norms), None),
+        (ops.grad_norm_backward.default, (up, g, norms), None),
+        (ops.norm_penalty_backward.default, (up0.detach(), g.detach(), norms, None, None, 1.0, True, 10.0, 1.0, "mean"),
+         None),
+        (ops.norm_penalty_backward.default, (up0, g, norms / 6, scale, w, 1.0, False, 2.0, 3.0, "sum"), None),
+        (ops.norm_penalty_backward.default, (up, g, norms, None, w, 0.5, True, 1.0, 1.0, "none"), None),
+        (ops.pair_penalty_backward.default,
+         (up0.detach(), f_real.detach(), f_fake.detach(), real.detach(), fake.detach(), dist, "quotient", 1.0, 1.0,
+          "mean", [True, True, True, True]), None),
+        (ops.pair_penalty_backward.default,
+         (up0, f_real, f_fake, real, fake, dist, "transport", 2.0, 2.0, "sum", [True, True, True, True]), None),
+        (ops.pair_penalty_backward.default,
+         (up, f_real, f_fake, real.detach(), fake.detach(), dist, "quotient", 1.0, 2.0, "none",
+          [True, True, False, False]), None),
+        (ops.pair_penalty_backward.default,
+         (up0.detach(), f_real.detach(), f_fake.detach(), real.detach(), fake.detach(), dist, "transport", 1.0, 1.0,
+          "mean", [False, False, False, True]), None),
     ]
 
 
+OPCHECK_CASES = len(_opcheck_cases())
+
+
 @compiled_only
-@pytest.mark.parametrize("case", range(13))
+@pytest.mark.parametrize("case", range(OPCHECK_CASES))
 def test_opcheck(case):
-    op, args = _opcheck_cases()[case]
-    torch.library.opcheck(op, args)
+    op, args, test_utils = _opcheck_cases()[case]
+    if test_utils is None:
+        torch.library.opcheck(op, args)
+    else:
+        torch.library.opcheck(op, args, test_utils=test_utils)
 
 
 @compiled_only
