@@ -105,8 +105,23 @@ def test_gradient_penalty_overrides_preset():
     assert wk.gradient_penalty(critic, real, fake, method="r1", weight=1.0).item() == pytest.approx(n**2, rel=1e-6)
     got = wk.gradient_penalty(critic, real, fake, method="gp", target=5.0, one_sided=True, weight=1.0)
     assert got.item() == 0.0
-    both = wk.gradient_penalty(critic, real, fake, sampling="perturb_both", weight=1.0, reduction="none")
-    assert both.shape == (8,)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_perturb_both_gives_one_term_per_pair(reduction):
+    # term_i is the mean of the terms at the perturbed real_i and fake_i; sample_weight is per pair
+    critic = lambda x: 0.5 * (x**2).sum(dim=1)  # noqa: E731  input gradient x, norm ||x||
+    real, fake = torch.randn(5, 3), torch.randn(5, 3) * 2
+    w = torch.rand(5)
+    got = wk.gradient_penalty(critic, real, fake, method="gp", sampling="perturb_both", weight=3.0, seed=11,
+                              sample_weight=w, reduction=reduction)
+    points = wk.perturb(torch.cat([real, fake]), seed=11)
+    terms = (points.norm(dim=1) - 1) ** 2
+    per_pair = 3.0 * w * (terms[:5] + terms[5:]) / 2
+    expected = {"mean": per_pair.mean(), "sum": per_pair.sum(), "none": per_pair}[reduction]
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(B,\) or \(B, 1\) with B = 5"):
+        wk.gradient_penalty(critic, real, fake, sampling="perturb_both", sample_weight=torch.ones(10))
 
 
 # ---------------------------------------------------------------------------------------
@@ -173,6 +188,17 @@ BAD_CALLS = [
     (lambda: wk.norm_penalty(g34(), grad_scale=torch.ones(2)), ValueError, "grad_scale must be a float or a one-element"),
     (lambda: wk.norm_penalty(g34(), grad_scale="x"), TypeError, "grad_scale must be a float"),
     (lambda: wk.norm_penalty(g34(), sample_weight=torch.ones(4)), ValueError, r"sample_weight must have shape \(B,\)"),
+    (lambda: wk.norm_penalty(g34(), sample_weight=torch.tensor([1.0, -0.5, 1.0])), ValueError,
+     "sample_weight must be non-negative, got -0.5 at sample 1"),
+    (lambda: wk.norm_penalty(g34(), grad_scale=torch.tensor(0.0)), ValueError, "grad_scale must be positive"),
+    (lambda: wk.norm_penalty(g34(), grad_scale=torch.tensor([-2.0])), ValueError, "grad_scale must be positive"),
+    (lambda: wk.penalty_stats(g34(), grad_scale=torch.tensor(-1.0)), ValueError, "grad_scale must be positive"),
+    (lambda: wk.interpolate(g34(), g34(), row_offset=-1), ValueError, "row_offset must be a non-negative"),
+    (lambda: wk.perturb(g34(), row_offset=1.0), TypeError, "row_offset must be an int"),
+    (lambda: wk.interpolate(g34(), g34(), generator=0), TypeError, "generator must be a torch.Generator"),
+    (lambda: wk.perturb(g34(), seed=1, generator=torch.Generator()), ValueError, "pass seed or generator, not both"),
+    (lambda: wk.perturb(torch.ones(3, 4, device="meta"), generator=torch.Generator()), ValueError,
+     r"generator must be a generator of the input's device \(meta\)"),
     (lambda: wk.penalty_stats(torch.ones(3, dtype=torch.int32)), TypeError, "grad must be a floating"),
     (lambda: wk.pair_penalty(torch.ones(3), torch.ones(3), g34(), g34(), kind="ratio"), ValueError, "kind must be one of"),
     (lambda: wk.pair_penalty(torch.ones(4), torch.ones(3), g34(), g34()), ValueError, "f_real must have shape"),
@@ -182,6 +208,25 @@ BAD_CALLS = [
     (lambda: wk.gradient_penalty(lambda x: x.sum(1), g34(), g34(), sampling="mid"), ValueError, "sampling must be one of"),
     (lambda: wk.gradient_penalty(None, g34(), g34()), TypeError, "critic must be callable"),
     (lambda: wk.gradient_penalty(lambda x: 1.0, g34(), g34()), TypeError, "critic must return a tensor"),
+    (lambda: wk.gradient_penalty(lambda x: x.sum(), g34(), g34()), ValueError,
+     r"critic's output must have one value per sample, shape \(B,\) or \(B, 1\) with B = 3; got shape \(\), a scalar"),
+    (lambda: wk.gradient_penalty(lambda x: x[:, :2], g34(), g34()), ValueError,
+     r"critic's output must have one value per sample.*got shape \(3, 2\)"),
+    (lambda: wk.gradient_penalty(torch.nn.Linear(2, 1), torch.randn(2), torch.randn(2)), ValueError,  # unbatched
+     r"critic's output must have one value per sample.*B = 2; got shape \(1,\), does the critic see a batch"),
+    (lambda: wk.gradient_penalty(lambda x: x.detach().sum(1), g34(), g34()), ValueError,
+     "critic's output does not depend on its input"),
+    (lambda: wk.gradient_penalty(lambda x: torch.zeros(3, requires_grad=True), g34(), g34()), ValueError,
+     "critic's output does not depend on its input"),
+    (lambda: wk.gradient_penalty(lambda x: x.sum(1), g34(), g34(), weight=-1.0), ValueError, "weight must be non-negative"),
+    (lambda: wk.gradient_penalty(lambda x: x.sum(1), g34(), g34(), target=-1.0), ValueError, "target must be non-negative"),
+    (lambda: wk.gradient_penalty(lambda x: x.sum(1), g34(), g34(), reduction="avg"), ValueError, "reduction must be one of"),
+    (lambda: wk.gradient_penalty(lambda x: x.sum(1), g34(), g34(), grad_scale=torch.tensor(0.0)), ValueError,
+     "grad_scale must be positive"),
+    (lambda: wk.gradient_penalty(lambda x: x.sum(1), g34(), g34(), sample_weight=-torch.ones(3)), ValueError,
+     "sample_weight must be non-negative"),
+    (lambda: wk.gradient_penalty(lambda x: x.sum(1), g34(), g34(), row_offset=-3), ValueError,
+     "row_offset must be a non-negative"),
     (lambda: wk.clip_weights_(torch.nn.Linear(2, 2), c=0), ValueError, "c must be a positive"),
     (lambda: wk.clip_weights_("model"), TypeError, "module must be a torch.nn.Module"),
 ]
@@ -191,6 +236,30 @@ BAD_CALLS = [
 def test_bad_input_names_the_argument(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_gradient_penalty_checks_its_arguments_before_the_critic_runs():
+    calls = []
+
+    def critic(x):
+        calls.append(x)
+        return x.sum(dim=1)
+
+    bad = [dict(sample_weight=torch.tensor([1.0, -1.0, 1.0])), dict(grad_scale=torch.tensor(-1.0)),
+           dict(weight=-1.0), dict(reduction="avg"), dict(seed=1.5), dict(generator="g"), dict(row_offset=-1),
+           dict(sample_weight=torch.ones(4))]
+    for kwargs in bad:
+        with pytest.raises((ValueError, TypeError)):
+            wk.gradient_penalty(critic, g34(), g34(), **kwargs)
+    assert calls == []
+
+
+def test_cuda_tensor_values_are_not_read():
+    # reading a CUDA tensor's values would sync the device and break CUDA-graph capture (README)
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    g = torch.randn(3, 4, device="cuda")
+    wk.norm_penalty(g, sample_weight=torch.tensor([1.0, -1.0, 1.0], device="cuda"), grad_scale=torch.tensor(-1.0, device="cuda"))
 
 
 def test_kernels_check_shapes_when_called_directly():
