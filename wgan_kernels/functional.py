@@ -112,7 +112,8 @@ def _checks_values(t: torch.Tensor) -> bool:
 def _check_sample_weight(t, batch: int, device: torch.device) -> None:
     _check_per_sample(t, "sample_weight", batch, device)
     if _checks_values(t) and bool((t < 0).any()):
-        raise ValueError(f"sample_weight must be non-negative, got {t.min().item()} at sample {int(t.reshape(-1).argmin())}")
+        worst = int(t.reshape(-1).argmin())
+        raise ValueError(f"sample_weight must be non-negative, got {t.reshape(-1)[worst].item()} at sample {worst}")
 
 
 def _check_choice(value, name: str, choices) -> None:
@@ -164,7 +165,7 @@ def _check_randomness(seed, row_offset, generator, device: torch.device):
         if gen_device.type != device.type or (
             gen_device.index is not None and device.index is not None and gen_device.index != device.index
         ):
-            raise ValueError(f"generator must be a generator of the input's device ({device}), got one of {gen_device}")
+            raise ValueError(f"generator must be a generator of the input's device ({device}), got {gen_device}")
     if seed is None:
         return None
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -418,7 +419,7 @@ def _input_gradient(critic, points: torch.Tensor, grad_scale, create_graph: bool
     if total.requires_grad:
         (grad,) = torch.autograd.grad(total, points, create_graph=create_graph, allow_unused=True)
     if grad is None:
-        raise ValueError("critic's output does not depend on its input (does the critic detach it, or run under no_grad?)")
+        raise ValueError("critic's output does not depend on its input (does it detach it, or run under no_grad?)")
     return grad
 
 
@@ -487,8 +488,8 @@ def gradient_penalty(
         if reduction == "mean":  # the mean over the 2B points
             penalty = norm_penalty(grad, weight=weight, sample_weight=sample_weight, **penalty_args)
         else:
-            halves = norm_penalty(grad, weight=weight / 2, sample_weight=sample_weight, reduction=reduction, **penalty_args)
-            penalty = halves if reduction == "sum" else halves.reshape(2, batch).sum(0)
+            half = norm_penalty(grad, weight=weight / 2, sample_weight=sample_weight, reduction=reduction, **penalty_args)
+            penalty = half if reduction == "sum" else half.reshape(2, batch).sum(0)
     else:
         penalty = norm_penalty(grad, weight=weight, sample_weight=sample_weight, reduction=reduction, **penalty_args)
     if return_stats:
