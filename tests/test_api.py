@@ -164,6 +164,73 @@ def test_perturb_noise_is_standard_normal():
     assert torch.equal(wk.perturb(x), a)
 
 
+@pytest.mark.parametrize("shape", [(6, 3), (5, 2, 3, 3), (4, 1)])
+def test_row_offset_gives_each_rank_its_rows_of_the_single_process_draw(shape):
+    ranks, batch = 3, shape[0]
+    real, fake = torch.randn(ranks * batch, *shape[1:]), torch.randn(ranks * batch, *shape[1:])
+    x = torch.randn(ranks * batch, *shape[1:]) * 2 + 1
+    single = wk.interpolate(real, fake, seed=77)
+    noise = (wk.perturb(x, seed=77) - x) / (0.5 * x.std(correction=0))
+    for k in range(ranks):
+        rows = slice(k * batch, (k + 1) * batch)
+        assert torch.equal(wk.interpolate(real[rows], fake[rows], seed=77, row_offset=k * batch), single[rows])
+        local = wk.perturb(x[rows], seed=77, row_offset=k * batch)  # the noise rows; std is the local batch's
+        torch.testing.assert_close((local - x[rows]) / (0.5 * x[rows].std(correction=0)), noise[rows])
+    assert not torch.equal(wk.interpolate(real[:batch], fake[:batch], seed=77, row_offset=1), single[:batch])
+
+
+def test_gradient_penalty_row_offset_selects_the_same_rows():
+    seen = []
+
+    def critic(x):
+        seen.append(x.detach().clone())
+        return x.sum(dim=1)
+
+    real, fake = torch.randn(8, 3), torch.randn(8, 3)
+    wk.gradient_penalty(critic, real[4:], fake[4:], seed=5, row_offset=4)
+    assert torch.equal(seen[0], wk.interpolate(real, fake, seed=5)[4:])
+    wk.gradient_penalty(critic, real[4:], fake[4:], method="dragan", seed=5, row_offset=4)
+    assert torch.equal(seen[1], wk.perturb(real[4:], seed=5, row_offset=4))
+
+
+@pytest.mark.parametrize("op", ["interpolate", "perturb"])
+def test_unseeded_draw_is_the_same_on_both_backends(op):
+    # seed=None draws from torch's generator the same way in the kernel and in the reference
+    real, fake = torch.randn(9, 4), torch.randn(9, 4)
+    ours = {"interpolate": lambda **kw: wk.interpolate(real, fake, **kw), "perturb": lambda **kw: wk.perturb(real, **kw)}[op]
+    spec = {"interpolate": lambda **kw: ref.interpolate(real, fake, None, **kw),
+            "perturb": lambda **kw: ref.perturb(real, 0.5, None, **kw)}[op]
+    torch.manual_seed(31)
+    expected = spec()
+    torch.manual_seed(31)
+    torch.testing.assert_close(ours(), expected)  # another seed would give other numbers entirely
+    torch.testing.assert_close(ours(generator=torch.Generator().manual_seed(8)),
+                               spec(generator=torch.Generator().manual_seed(8)))
+    torch.manual_seed(32)
+    expected = spec(row_offset=3)
+    torch.manual_seed(32)
+    torch.testing.assert_close(ours(row_offset=3), expected)
+
+
+def test_generator_reproduces_and_leaves_the_default_generator_alone():
+    real, fake = torch.randn(16, 3), torch.randn(16, 3)
+    torch.manual_seed(4)
+    untouched = torch.rand(4)
+    torch.manual_seed(4)
+    g = torch.Generator().manual_seed(123)
+    first, second = wk.interpolate(real, fake, generator=g), wk.interpolate(real, fake, generator=g)
+    assert torch.equal(torch.rand(4), untouched)  # the default generator did not move
+    assert not torch.equal(first, second)  # the generator moved
+    g.manual_seed(123)
+    assert torch.equal(wk.interpolate(real, fake, generator=g), first)
+    critic = lambda x: (x**2).sum(dim=1)  # noqa: E731
+    penalty = wk.gradient_penalty(critic, real, fake, method="gp", generator=torch.Generator().manual_seed(9))
+    assert penalty.item() == wk.gradient_penalty(critic, real, fake, method="gp",
+                                                 generator=torch.Generator().manual_seed(9)).item()
+    noise = wk.perturb(real, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(noise, wk.perturb(real, generator=torch.Generator().manual_seed(2)))
+
+
 # ---------------------------------------------------------------------------------------
 # bad input
 
@@ -265,7 +332,7 @@ def test_cuda_tensor_values_are_not_read():
 def test_kernels_check_shapes_when_called_directly():
     pytest.importorskip("wgan_kernels._C")
     with pytest.raises(RuntimeError, match="fake must have the shape of real"):
-        torch.ops.wgan_kernels.interpolate(g34(), torch.randn(4, 3), 0, 0)
+        torch.ops.wgan_kernels.interpolate(g34(), torch.randn(4, 3), 0, 0, None)
     with pytest.raises(RuntimeError, match="sample_weight must have shape"):
         torch.ops.wgan_kernels.norm_penalty(g34(), None, torch.ones(5), 1.0, False, 1.0, 1.0, "mean")
     with pytest.raises(RuntimeError, match="reduction must be"):

@@ -174,30 +174,6 @@ def _check_randomness(seed, row_offset, generator, device: torch.device):
     return seed - _UINT64 if seed >= _UINT64 // 2 else seed
 
 
-# TEMPORARY until the ops take (seed, row_offset, generator) (team notes: planned op interface).
-_NEW_RANDOM_SIGNATURE: dict = {}
-
-
-def _random_op(fn, device):
-    import inspect
-
-    new = _NEW_RANDOM_SIGNATURE.get(fn)
-    if new is None:
-        new = _NEW_RANDOM_SIGNATURE[fn] = "generator" in inspect.signature(fn).parameters
-    if new:
-        return fn
-
-    def legacy(*args):
-        *head, seed, row_offset, generator = args
-        if row_offset:
-            raise NotImplementedError("row_offset needs the updated ops")
-        if seed is None:
-            seed = int(torch.empty((), dtype=torch.int64, device=device).random_(generator=generator))
-        return fn(*head, seed, 0)
-
-    return legacy
-
-
 # ---------------------------------------------------------------------------------------
 # ops
 
@@ -220,8 +196,7 @@ def interpolate(
     _check_batched(real, "real")
     _check_like(fake, "fake", real, "real")
     seed = _check_randomness(seed, row_offset, generator, real.device)
-    impl = _impl(real)
-    return _random_op(impl.interpolate, real.device)(real, fake, seed, row_offset, generator)
+    return _impl(real).interpolate(real, fake, seed, row_offset, generator)
 
 
 def perturb(
@@ -239,8 +214,7 @@ def perturb(
     _check_batched(x, "x")
     scale = _check_non_negative(scale, "scale")
     seed = _check_randomness(seed, row_offset, generator, x.device)
-    impl = _impl(x)
-    return _random_op(impl.perturb, x.device)(x, scale, seed, row_offset, generator)
+    return _impl(x).perturb(x, scale, seed, row_offset, generator)
 
 
 def grad_norm(grad: torch.Tensor) -> torch.Tensor:
