@@ -232,6 +232,35 @@ def test_generator_reproduces_and_leaves_the_default_generator_alone():
 
 
 # ---------------------------------------------------------------------------------------
+# torch.compile of the public API (gradient_penalty itself: tests/test_critics.py)
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_public_ops_compile_fullgraph(backend):
+    # every op with its tensor arguments (whose values are checked only outside compile), the
+    # default generator and row_offset: one graph, same values and gradients as eager
+    def penalties(real, fake, grad, f_real, f_fake, w, scale):
+        points = wk.interpolate(real, fake) + wk.interpolate(real, fake, seed=1234, row_offset=6)
+        noisy = wk.perturb(real, scale=0.3, seed=5, row_offset=2)
+        lp = wk.norm_penalty(grad, one_sided=True, weight=10.0, sample_weight=w, grad_scale=scale)
+        pair = wk.pair_penalty(f_real, f_fake, real, fake, kind="transport")
+        stats = wk.penalty_stats(grad.detach(), grad_scale=scale)
+        return lp + pair + wk.grad_norm(grad).mean() + points.mean() + noisy.mean() + stats.frac_above
+
+    args = [torch.randn(6, 2, 3, requires_grad=True) for _ in range(3)] + [
+        torch.randn(6, requires_grad=True), torch.randn(6, 1, requires_grad=True)]
+    constants = [torch.rand(6), torch.tensor(4.0)]
+    torch.manual_seed(3)
+    eager = penalties(*args, *constants)
+    torch._dynamo.reset()
+    compiled = torch.compile(penalties, fullgraph=True, backend=backend)
+    torch.manual_seed(3)
+    got = compiled(*args, *constants)
+    torch.testing.assert_close(got, eager)
+    torch.testing.assert_close(torch.autograd.grad(got, args), torch.autograd.grad(eager, args))
+
+
+# ---------------------------------------------------------------------------------------
 # bad input
 
 
@@ -326,7 +355,13 @@ def test_cuda_tensor_values_are_not_read():
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
     g = torch.randn(3, 4, device="cuda")
-    wk.norm_penalty(g, sample_weight=torch.tensor([1.0, -1.0, 1.0], device="cuda"), grad_scale=torch.tensor(-1.0, device="cuda"))
+    w, scale = torch.tensor([1.0, -1.0, 1.0], device="cuda"), torch.tensor(-1.0, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")  # a device sync raises
+    try:
+        wk.norm_penalty(g, sample_weight=w, grad_scale=scale)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
 
 
 def test_kernels_check_shapes_when_called_directly():
