@@ -1,8 +1,11 @@
 """Builds wgan_kernels with its compiled extension wgan_kernels._C.
 
-Install without build isolation, so the extension is compiled against the torch you already have:
+Install without build isolation, so the extension is compiled against the torch you already have
+(torch is deliberately not a build requirement: an isolated build would download another one):
 
-    pip install --no-build-isolation -e .
+    pip install --no-build-isolation -e ".[train,test]"
+
+Extras: train (the trainer, the experiments and their plots), tensorboard, test.
 
 CUDA sources (csrc/cuda/*.cu) are compiled when torch has CUDA and nvcc is found (no GPU is
 needed to build); WGAN_KERNELS_CPU_ONLY=1 forces a CPU-only build. TORCH_CUDA_ARCH_LIST picks
@@ -11,13 +14,25 @@ the GPU architectures (default below: current data-centre GPUs).
 
 import glob
 import os
+import runpy
 
 from setuptools import find_packages, setup
 
-import torch
+try:
+    import torch
+except ModuleNotFoundError:
+    raise SystemExit(
+        "wgan_kernels compiles against the torch you already have: install torch first (for a CPU-only "
+        "machine: pip install torch --index-url https://download.pytorch.org/whl/cpu), then "
+        "pip install --no-build-isolation -e ."
+    ) from None
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 DEFAULT_CUDA_ARCHS = "8.0;9.0"
+# what wgan-train and wgan_kernels.experiments import beyond torch and numpy, listed once in
+# wgan_kernels/train/extras.py (which also names the extra to install when one is missing)
+HERE = os.path.dirname(os.path.abspath(__file__))
+TRAIN_REQUIRES = sorted(runpy.run_path(os.path.join(HERE, "wgan_kernels", "train", "extras.py"))["TRAIN_EXTRA"].values())
 
 
 def use_cuda() -> bool:
@@ -72,10 +87,17 @@ setup(
     description="Fused Lipschitz-penalty ops (WGAN-GP, WGAN-LP and relatives) for PyTorch",
     packages=find_packages(include=["wgan_kernels", "wgan_kernels.*"]),
     python_requires=">=3.10",
-    install_requires=["torch>=2.4", "numpy", "scipy", "matplotlib", "tqdm", "scikit-learn"],
-    extras_require={"test": ["pytest", "pytest-benchmark"]},
+    # The ops need only torch and numpy; the trainer, the experiments and their plots need [train].
+    install_requires=["torch>=2.4", "numpy"],
+    extras_require={
+        "train": TRAIN_REQUIRES,
+        "tensorboard": ["tensorboard"],
+        # scipy: tests/test_api.py checks the random streams' distributions with scipy.stats
+        "test": ["pytest", "pytest-benchmark", "scipy"],
+    },
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
-    entry_points={"console_scripts": ["wgan-train = wgan_kernels.train.__main__:main"]},
+    # a script, not a console_scripts entry point: it sets OMP_WAIT_POLICY before torch loads
+    scripts=["scripts/wgan-train"],
     zip_safe=False,
 )

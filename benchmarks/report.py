@@ -1,6 +1,7 @@
 """Run every benchmark once and print / save one report.
 
-    python -m benchmarks.report [--quick] [--device cpu|cuda]
+    python -m benchmarks.report [--quick] [--device cpu|cuda]      # from the repository root
+    python path/to/repo/benchmarks/report.py [--quick] ...          # from any directory
 
 Op level (eager, torch.compile, reference, fused; correctness checked first), step level,
 memory (subprocesses on CPU) and the machine's copy bandwidth, in one process. Writes
@@ -16,9 +17,17 @@ import os
 import sys
 import time
 
+if not __package__:  # run as a file: make `benchmarks` importable from the repository root
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import benchmarks  # noqa: F401
+
+    __package__ = "benchmarks"
+
 import torch
 
 from . import baselines, memory, step, timing
+
+PROG = "python -m benchmarks.report"
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -214,6 +223,14 @@ def _ratio(x) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
+def _copy_share(row) -> str:
+    """The fused op's share of the copy bandwidth, starred above 100% (see the table's note)."""
+    share = row.get("fused_share_of_copy_bw")
+    if share is None:
+        return "-"
+    return f"{100 * share:.0f}%" + ("*" if share > 1 else "")
+
+
 def markdown(result: dict) -> str:
     info = result["machine"]
     lines = [f"# wgan_kernels benchmarks: {info['device_name']}", ""]
@@ -228,11 +245,30 @@ def markdown(result: dict) -> str:
               f"**{result['copy']['gb_per_s']:.2f} GB/s**",
               f"- load average (1, 5, 15 min) at start: {info.get('load_average')}, at end: {result.get('load_average_end')} "
               "(above the core count means other processes competed for the cores: expect noise)",
-              f"- wall time of this report: {result['wall_s']:.0f} s", ""]
-    lines += ["## Op level", "",
+              f"- wall time of this report: {result['wall_s']:.0f} s"]
+    mem = result.get("memory")
+    not_run = [part for part, ran in (("op level", result["ops"]), ("step level", result["steps"]),
+                                      ("memory", mem and mem.get("ops"))) if not ran]
+    if not_run:
+        lines.append(f"- not run in this report: {', '.join(not_run)}")
+    lines.append("")
+    if result["ops"]:
+        lines += _op_section(result)
+    if result["steps"]:
+        lines += _step_section(result)
+    if mem and mem.get("ops"):
+        lines += _memory_section(mem)
+    return "\n".join(lines) + "\n"
+
+
+def _op_section(result: dict) -> list[str]:
+    lines = ["## Op level", "",
               "Times in ms: median [p20, p80] after warm-up. Ratios are fused time / baseline time "
               "(< 1: fused is faster). BW: the fused op's bytes that must move (baselines.TENSOR_PASSES) "
-              "per second, and as a share of the copy bandwidth. compile s: first call of torch.compile at "
+              "per second, and as a share of the copy bandwidth measured above. * above 100%: not a measurement "
+              "error; the inputs stayed in the CPU caches between repetitions (sizes of a few MB), or the op only "
+              "reads (grad_norm, penalty_stats), which goes faster than the copy's read plus write. "
+              "compile s: first call of torch.compile at "
               "that size (compile or recompile + one run), excluded from its timing; "
               f"compile mode: {'static (dynamic=False, one compile per size)' if result.get('static_compile') else 'dynamic=True (one graph per op, dtype and rank, reused across sizes)'}. "
               "check: ok = every variant agreed with the reference at this size before timing; n/c = size too large "
@@ -251,7 +287,7 @@ def markdown(result: dict) -> str:
             f"| {row['op']} | {row['dtype']} | {row['batch']} | {row['shape']} | {_ms(row.get('eager'))} | "
             f"{_ms(row.get('compile'))} | {ref} | {_ms(row.get('fused'))} | {_ratio(row.get('fused/eager'))} | "
             f"{_ratio(row.get('fused/compile'))} | {_ratio(row.get('fused/reference'))} | "
-            f"{row.get('fused_gb_per_s', 0):.2f} | {100 * row.get('fused_share_of_copy_bw', 0):.0f}% | "
+            f"{row.get('fused_gb_per_s', 0):.2f} | {_copy_share(row)} | "
             f"{row.get('compile_first_call_s', float('nan')):.1f} | {check} |")
     clones = [r for r in result["ops"] if "clone" in r]
     if clones:
@@ -262,7 +298,11 @@ def markdown(result: dict) -> str:
     failed = [r for r in result["ops"] if str(r.get("check", "")).startswith("FAILED")]
     if failed:
         lines += ["", "### Correctness failures", ""] + [f"- {r['check']}" for r in failed]
-    lines += ["", "## Step level", "",
+    return lines + [""]
+
+
+def _step_section(result: dict) -> list[str]:
+    lines = ["## Step level", "",
               "One critic update (interpolation sampling, 3 critic forwards, input gradient with create_graph, "
               "penalty, backward, Adam step; generator not run). penalty ops: interpolate + norm_penalty forward "
               "and backward alone on a gradient of the step's size; share = penalty ops / step.", "",
@@ -275,24 +315,27 @@ def markdown(result: dict) -> str:
             f"{_ms(r['step_fused'])} | {_ratio(r['fused/eager'])} | {_ratio(r['eager/no_penalty'])} | "
             f"{_ms(r['penalty_ops_eager'])} | {_ms(r['penalty_ops_fused'])} | {r['penalty_share_eager']:.1%} | "
             f"{r['penalty_share_fused']:.1%} | {r['check'] if r['check'] == 'ok' else 'FAILED'} |")
-    mem = result.get("memory")
-    if mem:
-        lines += ["", f"## Memory (B={mem['batch']}, {mem['shape']}, {mem['dtype']})", ""]
-        if mem.get("command"):
-            lines += [f"Re-measured with `{mem['command']}` on {mem.get('date')}.", ""]
-        lines += [
-                  "Extra peak memory of one call over its inputs (CPU: ru_maxrss delta in a fresh process per variant; "
-                  "backward ops include their gradients).", "",
-                  "| op | inputs MiB | eager extra MiB | fused extra MiB | fused/eager |", "|---|---|---|---|---|"]
-        for op, e in mem["ops"].items():
-            if "skipped" in e:
-                lines.append(f"| {op} | skipped: {e['skipped']} | | | |")
-                continue
-            def mib(v):
-                return f"{e[v]['extra_peak_bytes'] / 2**20:.0f}" if "extra_peak_bytes" in e[v] else e[v].get("error", "?")
-            inp = e["eager"].get("input_bytes", 0) / 2**20
-            lines.append(f"| {op} | {inp:.0f} | {mib('eager')} | {mib('fused')} | {_ratio(e.get('fused/eager'))} |")
-    return "\n".join(lines) + "\n"
+    return lines + [""]
+
+
+def _memory_section(mem: dict) -> list[str]:
+    lines = [f"## Memory (B={mem['batch']}, {mem['shape']}, {mem['dtype']})", ""]
+    if mem.get("command"):
+        lines += [f"Re-measured with `{mem['command']}` on {mem.get('date')}.", ""]
+    lines += ["Extra peak memory of one call over its inputs (CPU: ru_maxrss delta in a fresh process per variant; "
+              "backward ops include their gradients).", "",
+              "| op | inputs MiB | eager extra MiB | fused extra MiB | fused/eager |", "|---|---|---|---|---|"]
+    for op, e in mem["ops"].items():
+        if "skipped" in e:
+            lines.append(f"| {op} | skipped: {e['skipped']} | | | |")
+            continue
+
+        def mib(v):
+            return f"{e[v]['extra_peak_bytes'] / 2**20:.0f}" if "extra_peak_bytes" in e[v] else e[v].get("error", "?")
+
+        inp = e["eager"].get("input_bytes", 0) / 2**20
+        lines.append(f"| {op} | {inp:.0f} | {mib('eager')} | {mib('fused')} | {_ratio(e.get('fused/eager'))} |")
+    return lines + [""]
 
 
 def _write(result: dict, base: str) -> None:
@@ -317,7 +360,7 @@ def update_memory(args, device: str, command: str) -> int:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="three sizes, fewer samples (about 4 minutes on 2 cores)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--ops", nargs="*", choices=baselines.OPS, help="only these ops (default: all)")
@@ -339,7 +382,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    command = "python -m benchmarks.report " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
     result = {"command": command.strip(), "quick": args.quick, "static_compile": args.static_compile, "machine": timing.machine_info(device)}
     log(f"device: {result['machine']['device_name']}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     copy_bytes = (128 if args.quick else 256) * 2**20

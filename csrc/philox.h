@@ -3,9 +3,13 @@
 // Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11).
 // A draw is a pure function of (seed, stream, counter), so the same seed gives the same
 // numbers on every device and in the plain-PyTorch reference (wgan_kernels/_philox.py),
-// which is the specification of the streams below.
+// which is the specification of the streams below. The counter is (index, offset): the index
+// walks the stream (samples of interpolate, elements of perturb, shifted by the op's
+// row_offset); the offset is 0 for an int seed and on CPU, and the generator's Philox offset on
+// CUDA (at::cuda::philox::unpack), which keeps CUDA graph captures replayable.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -64,11 +68,13 @@ WGAN_HOST_DEVICE float interpolation_weight(uint64_t sample, uint64_t seed, uint
   return uniform(word(philox4x32_10(sample / 4, offset, seed, kInterpolateStream), sample % 4));
 }
 
-// t_0 .. t_{count-1} of interpolate, one Philox draw per 4 samples.
-inline void interpolation_weights(int64_t count, uint64_t seed, uint64_t offset, float* out) {
-  for (int64_t q = 0; 4 * q < count; ++q) {
+// t_first .. t_{first+count-1} of interpolate into out[0..count), one Philox draw per 4 samples.
+inline void interpolation_weights(int64_t first, int64_t count, uint64_t seed, uint64_t offset, float* out) {
+  const int64_t end = first + count;
+  for (int64_t q = first / 4; 4 * q < end; ++q) {
     const Uint4 r = philox4x32_10(static_cast<uint64_t>(q), offset, seed, kInterpolateStream);
-    for (int64_t k = 0; k < 4 && 4 * q + k < count; ++k) out[4 * q + k] = uniform(word(r, static_cast<uint32_t>(k)));
+    for (int64_t k = std::max<int64_t>(4 * q, first); k < std::min<int64_t>(4 * q + 4, end); ++k)
+      out[k - first] = uniform(word(r, static_cast<uint32_t>(k % 4)));
   }
 }
 

@@ -29,7 +29,7 @@ import numpy as np
 p = argparse.ArgumentParser()
 for flag in ["--data", "--model", "--penalty", "--optimizer", "--out", "--plot-at"]:
     p.add_argument(flag)
-for flag in ["--lambda", "--lr"]:
+for flag in ["--lambda", "--lr", "--pair-p"]:
     p.add_argument(flag, type=float)
 for flag in ["--iterations", "--n-critic", "--batch-size", "--seed", "--eval-every",
              "--eval-samples", "--checkpoint-every", "--hidden"]:
@@ -115,7 +115,7 @@ def test_sweep_with_stand_in_trainer_skips_finished_runs(tmp_path):
     config = TINY.__class__(**{**TINY.__dict__, "lambdas": (10.0, 100.0)})  # gp/100 "diverges"
     root = tmp_path / "res"
     out1 = sweep.run_sweep(config, root, jobs=2, trainer=trainer, log=lambda *_: None)
-    assert [o.status for o in out1] == ["finished", "diverged", "finished", "finished"]
+    assert [o.status for o in out1] == ["finished", "finished", "diverged", "finished"]  # gp/lp interleaved
     assert len(_calls(root)) == 4
     # Rerun: every run has a final status, nothing is recomputed.
     out2 = sweep.run_sweep(config, root, jobs=2, trainer=trainer, log=lambda *_: None)
@@ -152,7 +152,7 @@ def test_main_writes_sweep_json_and_report(tmp_path):
             "--iterations", "60", "--trainer", " ".join(trainer)]
     assert sweep.main(argv) == 0
     meta = json.loads((root / "sweep.json").read_text())
-    assert meta["mode"] == "quick" and meta["config"]["iterations"] == 60
+    assert meta["mode"] == "quick, 60 iterations, 1 seed" and meta["config"]["iterations"] == 60
     inv = meta["invocations"][0]
     assert inv["command"].startswith("python -m wgan_kernels.experiments.lambda_sweep --quick")
     assert inv["machine"]["cores"] and inv["machine"]["torch"]
@@ -252,3 +252,32 @@ def test_tiny_grid_with_real_trainer(tmp_path):
     assert {p: p.stat().st_mtime for p in (root / "runs").rglob("*") if p.is_file()} == mtimes
     text = report.write_report(root).read_text()
     assert "## swissroll" in text and "levels_swissroll_lam10.png" in text
+
+
+def test_protocol_report_noise_floor_paired_and_wobble(tmp_path):
+    from wgan_kernels.experiments import protocol_report as pr
+
+    trainer = _fake_trainer(tmp_path)
+    config = TINY.__class__(**{**TINY.__dict__, "lambdas": (5.0,), "seeds": (0, 1, 2), "iterations": 60})
+    sweep.run_sweep(config, tmp_path / "fig45", jobs=2, trainer=trainer, log=lambda *_: None)
+    path = pr.write_protocol_report(tmp_path, repeats=3)
+    text = path.read_text()
+    assert "noise floor" in text and "LP - GP per seed" in text
+    floors = json.loads((tmp_path / "noise_floor.json").read_text())
+    assert set(floors) == {"8gaussians", "25gaussians", "swissroll"}
+    assert all(0 < f["q05"] <= f["median"] <= f["q95"] for f in floors.values())
+    assert (tmp_path / "fig45_w1_critic_loss.png").exists() and (tmp_path / "runs_fig45.csv").exists()
+    assert "No runs yet." in text  # the stages that have not run
+
+
+def test_wobble_ignores_trends_and_sees_oscillation():
+    from wgan_kernels.experiments.protocol_report import wobble
+
+    x = np.arange(1, 501, dtype=float)
+    smooth = -0.002 * x  # falls steadily
+    rng = np.random.default_rng(0)
+    noisy = 0.1 * rng.standard_normal(len(x))  # oscillates around 0
+    assert wobble(x, smooth) < 1e-12
+    assert abs(wobble(x, noisy) - 0.1) < 0.02
+    assert abs(wobble(x, smooth + noisy) - wobble(x, noisy)) < 0.01
+    assert np.isnan(wobble(x[:20], smooth[:20]))  # nothing after the warm-up

@@ -1,14 +1,18 @@
 """Short runs of the trainer (wgan_kernels.train): every data set, model and penalty family,
-exact resume, 2-process DDP == 1 process, AMP bf16 on CPU, and clear errors."""
+exact resume (after kill -9, SIGINT, SIGTERM), 2-process DDP == 1 process, AMP bf16 on CPU, and
+clear errors. Skipped without the `train` extra (tests/test_install.py checks the message)."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -17,8 +21,14 @@ import torch
 from wgan_kernels.train import METRIC_COLUMNS, TrainConfig, run, run_from_args
 from wgan_kernels.train.__main__ import main
 from wgan_kernels.train.checkpoint import load
+from wgan_kernels.train.extras import TRAIN_EXTRA
 
-pytestmark = pytest.mark.slow  # training runs; still part of the default `pytest tests`
+MISSING = [name for name in TRAIN_EXTRA if importlib.util.find_spec(name) is None]
+pytestmark = [
+    pytest.mark.slow,  # training runs; still part of the default `pytest tests`
+    pytest.mark.skipif(bool(MISSING), reason=f"needs the train extra ({', '.join(MISSING)} missing): "
+                       "pip install --no-build-isolation -e '.[train]'"),
+]
 
 TINY_TOY = dict(iterations=2, n_critic=2, lp_schedule=False, batch_size=32, hidden=32, eval_samples=40,
                 eval_every=1, plot_at=[1], progress=False, tensorboard=False, threads=1)
@@ -108,6 +118,7 @@ def test_digits_resnet(tmp_path):
     rows, summary = check_run(out, 2)
     assert rows[-1]["w1"] != ""
     assert os.path.exists(os.path.join(out, "plots", "samples_000002.png"))
+    assert os.path.exists(os.path.join(out, "plots", "real_samples.png"))  # once, to check the data loading
     state = load(os.path.join(out, "checkpoint.pt"), torch.device("cpu"))
     assert state["config"]["model"] == "resnet"
 
@@ -184,32 +195,93 @@ def test_resume_after_kill_is_exact(tmp_path):
     assert run(TrainConfig(out=killed, resume=True, **config))["status"] == "finished"
 
 
-def test_resume_with_sigkill_subprocess(tmp_path):
-    """A real kill -9 at an arbitrary moment: the resumed run ends with the parameters of an
-    uninterrupted one."""
-    out = str(tmp_path / "run")
-    args = ["--iterations", "16", "--hidden", "32", "--batch-size", "32", "--n-critic", "2", "--no-lp-schedule",
-            "--checkpoint-every", "3", "--eval-every", "100", "--eval-samples", "20", "--plot-at", "",
-            "--no-progress", "--threads", "1", "--lr", "1e-3"]
-    cmd = [sys.executable, "-m", "wgan_kernels.train", *args, "--out", out]
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")  # skips the CLI's re-exec
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    ckpt_path = os.path.join(out, "checkpoint.pt")
-    import time
+CLI_RUN = ["--iterations", "16", "--hidden", "32", "--batch-size", "32", "--n-critic", "2", "--no-lp-schedule",
+           "--checkpoint-every", "3", "--eval-every", "100", "--eval-samples", "20", "--plot-at", "",
+           "--no-progress", "--threads", "1", "--lr", "1e-3"]
 
+
+@pytest.fixture(scope="module")
+def straight_cli_run(tmp_path_factory):
+    """CLI_RUN without interruption: the parameters every interrupted and resumed run must end with."""
+    out = str(tmp_path_factory.mktemp("straight") / "run")
+    assert main([*CLI_RUN, "--out", out]) == 0
+    return params(out)
+
+
+def start_cli_run(out):
+    """CLI_RUN in a subprocess; returns once its first iteration is in metrics.csv."""
+    cmd = [sys.executable, "-m", "wgan_kernels.train", *CLI_RUN, "--out", out]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while not os.path.exists(ckpt_path) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+    while proc.poll() is None and time.time() < deadline:
+        if os.path.exists(os.path.join(out, "metrics.csv")) and len(read_metrics(out)) >= 1:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()
+    return proc
+
+
+def test_resume_after_sigkill_subprocess(tmp_path, straight_cli_run):
+    """A real kill -9 at an arbitrary moment: `--out DIR --resume` alone (settings from the run's
+    config.json) ends with the parameters of an uninterrupted run."""
+    out = str(tmp_path / "run")
+    proc = start_cli_run(out)
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(out, "checkpoint.pt")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
     proc.kill()
-    proc.wait()
-    assert main([*args, "--out", out, "--resume"]) == 0
-    rows = read_metrics(out)
-    assert [int(r["iteration"]) for r in rows] == list(range(1, 17))
+    proc.communicate()
+    assert main(["--out", out, "--resume"]) == 0
+    assert [int(r["iteration"]) for r in read_metrics(out)] == list(range(1, 17))
+    for key, value in straight_cli_run.items():
+        torch.testing.assert_close(params(out)[key], value, rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_checkpoints_the_iteration_in_progress(tmp_path, straight_cli_run, sig):
+    """Ctrl-C / SIGTERM: the iteration in progress finishes and is checkpointed (no iteration
+    lost), exit status 128 + signal; the resumed run equals an uninterrupted one."""
+    out = str(tmp_path / "run")
+    proc = start_cli_run(out)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, err
+    assert "--resume" in err and sig.name in err
+    done = load(os.path.join(out, "checkpoint.pt"), torch.device("cpu"))["iteration"]
+    assert 1 <= done < 16 and [int(r["iteration"]) for r in read_metrics(out)] == list(range(1, done + 1))
+    summary = read_summary(out)
+    assert summary["status"] == "interrupted" and summary["iterations"] == done
+    assert main(["--out", out, "--resume", "--no-progress"]) == 0
+    assert read_summary(out)["status"] == "finished"
+    for key, value in straight_cli_run.items():
+        torch.testing.assert_close(params(out)[key], value, rtol=0, atol=0, msg=key)
+
+
+def test_resume_takes_the_runs_settings_and_extends_it(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    config = dict(TINY_TOY, seed=3, lr=1e-3, penalty="gp", lam=2.0)
+    run(TrainConfig(out=out, **config))
+    # only --out and --resume: the finished run is reported, not retrained
+    assert main(["--out", out, "--resume"]) == 0
+    assert "already finished 2 iterations" in capsys.readouterr().out
+    # a larger --iterations extends it with the run's own settings
+    assert main(["--out", out, "--resume", "--iterations", "3", "--no-progress"]) == 0
+    rows, summary = check_run(out, 3)
+    with open(os.path.join(out, "config.json")) as handle:
+        saved = json.load(handle)
+    assert (saved["seed"], saved["penalty"], saved["lam"], saved["hidden"], saved["iterations"]) == (3, "gp", 2.0, 32, 3)
     straight = str(tmp_path / "straight")
-    assert main([*args, "--out", straight]) == 0
-    a, b = params(straight), params(out)
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    run(TrainConfig(out=straight, **dict(config, iterations=3)))
+    for key, value in params(straight).items():  # extending is resuming: constant lr, same steps
+        torch.testing.assert_close(params(out)[key], value, rtol=0, atol=0, msg=key)
+    # from Python: a dict names the given settings
+    assert run({"out": out, "resume": True, "iterations": 4, "progress": False})["iterations"] == 4
+    # a flag that would change the run is refused, naming it; fewer iterations than done too
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", out, "--resume", "--lambda", "5"])
+    assert exit_info.value.code == 2 and "--lambda: 2.0 -> 5.0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--iterations 1 is below"):
+        run({"out": out, "resume": True, "iterations": 1})
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path, capsys):
@@ -235,6 +307,18 @@ def test_divergence_stops_and_keeps_last_good_checkpoint(tmp_path, capsys):
         state = params(out)
         assert all(torch.isfinite(v).all() for v in state.values())
         assert load(os.path.join(out, "checkpoint.pt"), torch.device("cpu"))["iteration"] <= summary["iterations"]
+
+
+def test_divergence_before_the_first_checkpoint(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    summary = run(TrainConfig(out=out, penalty="gp", lam=1e30, lr=1e30, optimizer="adam", checkpoint_every=50,
+                              **dict(TINY_TOY, iterations=20, plot_at=[])))
+    assert summary["status"] == "diverged" and summary["checkpoint_iteration"] is None
+    assert not os.path.exists(os.path.join(out, "checkpoint.pt"))
+    captured = capsys.readouterr()
+    assert "no checkpoint was written" in captured.err and "checkpoint.pt" not in captured.err
+    plotted = os.listdir(os.path.join(out, "plots"))
+    assert ("plots:" in captured.out) == bool(plotted)  # no plots line for an empty folder
 
 
 def test_existing_run_directory_needs_resume(tmp_path):
@@ -305,12 +389,23 @@ def test_defaults_follow_the_papers():
         "resnet", "adam", 2e-4, (0.0, 0.9), "linear", 5, 64, 128, 128, False)
 
 
-def test_module_entry_point_help():
-    env = dict(os.environ)
-    env.pop("OMP_WAIT_POLICY", None)  # the CLI re-executes itself with OMP_WAIT_POLICY=PASSIVE
-    result = subprocess.run([sys.executable, "-m", "wgan_kernels.train", "--help"], capture_output=True, text=True,
-                            env=env)
-    assert result.returncode == 0 and "--lp-schedule" in result.stdout and "--penalty" in result.stdout
+def test_help_documents_every_flag_once():
+    result = subprocess.run([sys.executable, "-m", "wgan_kernels.train", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    from wgan_kernels.train.config import build_parser
+
+    parser = build_parser()
+    for action in parser._actions:
+        if action.option_strings and action.help != "==SUPPRESS==":
+            assert action.help, action.option_strings
+    # one entry per flag: its text up to the next flag; no default stated twice
+    entries = result.stdout.split("\n  --")[1:]
+    assert len(entries) >= 40
+    for entry in entries:
+        assert entry.count("default") <= 1, entry
+    no_progress = next(e for e in entries if e.startswith("no-progress"))
+    assert "hide" in no_progress and "shown by default" in no_progress
+    assert "'images', 'x', 'data'" in " ".join(result.stdout.split())  # the .npz key rule
 
 
 @pytest.mark.parametrize(
@@ -320,6 +415,12 @@ def test_module_entry_point_help():
         (["--data", "cifar10", "--data-path", "/nonexistent/cifar"], "/nonexistent/cifar"),
         (["--data", "npy", "--data-path", "/nonexistent/x.npy"], "/nonexistent/x.npy"),
         (["--lambda", "-1"], "--lambda"),
+        (["--lambda", "inf"], "--lambda"),
+        (["--lambda", "nan"], "--lambda"),
+        (["--seed", "-1"], "--seed"),
+        (["--threads", "-3"], "--threads"),
+        (["--threads", "0"], "--threads"),
+        (["--lr", "inf"], "--lr"),
         (["--iterations", "0"], "--iterations"),
         (["--data", "swissroll", "--model", "resnet"], "--model mlp"),
         (["--data", "digits", "--model", "mlp"], "--model resnet"),

@@ -9,9 +9,18 @@ from __future__ import annotations
 import torch
 
 from . import _backend
+from .reference import STAT_NAMES
 
 if _backend._C is None:  # pragma: no cover - guarded by the caller
     raise ImportError("wgan_kernels._ops needs the compiled extension")
+
+NUM_STATS = len(STAT_NAMES)
+if _backend._C.num_stats != NUM_STATS:  # pragma: no cover - a build out of step with the sources
+    raise ImportError(
+        f"wgan_kernels: the compiled extension's penalty_stats returns {_backend._C.num_stats} values "
+        f"(csrc/penalty.h kNumStats) but reference.STAT_NAMES names {NUM_STATS}; rebuild the extension "
+        "(`pip install --no-build-isolation -e .`) or make the two agree"
+    )
 
 _lib = torch.ops.wgan_kernels
 _interpolate = _lib.interpolate.default
@@ -21,15 +30,13 @@ _norm_penalty = _lib.norm_penalty.default
 _penalty_stats = _lib.penalty_stats.default
 _pair_penalty = _lib.pair_penalty.default
 
-NUM_STATS = 6  # csrc/penalty.h kNumStats == len(reference.STAT_NAMES)
+
+def interpolate(real, fake, seed, row_offset=0, generator=None):
+    return _interpolate(real, fake, seed, row_offset, generator)[0]
 
 
-def interpolate(real, fake, seed, offset=0):
-    return _interpolate(real, fake, seed, offset)
-
-
-def perturb(x, scale, seed, offset=0):
-    return _perturb(x, scale, seed, offset)
+def perturb(x, scale, seed, row_offset=0, generator=None):
+    return _perturb(x, scale, seed, row_offset, generator)
 
 
 def grad_norm(grad):
@@ -61,18 +68,23 @@ def _reduced(t, reduction):
     return _per_sample(t) if reduction == "none" else t.new_empty((), dtype=_acc(t.dtype))
 
 
+def _masked(mask, make):
+    """Backward ops return None (an undefined tensor) for the gradients output_mask leaves out."""
+    return tuple(make(i) if wanted else None for i, wanted in enumerate(mask))
+
+
 @torch.library.register_fake("wgan_kernels::interpolate")
-def _(real, fake, seed, offset):
-    return torch.empty_like(real)
+def _(real, fake, seed, row_offset, generator):
+    return torch.empty_like(real), real.new_empty((real.shape[0],), dtype=torch.float32)
 
 
 @torch.library.register_fake("wgan_kernels::interpolate_backward")
-def _(grad_out, seed, offset):
-    return torch.empty_like(grad_out), torch.empty_like(grad_out)
+def _(grad_out, t, output_mask):
+    return _masked(output_mask, lambda i: torch.empty_like(grad_out))
 
 
 @torch.library.register_fake("wgan_kernels::perturb")
-def _(x, scale, seed, offset):
+def _(x, scale, seed, row_offset, generator):
     return torch.empty_like(x)
 
 
@@ -107,5 +119,6 @@ def _(f_real, f_fake, real, fake, kind, weight, p, reduction):
 
 
 @torch.library.register_fake("wgan_kernels::pair_penalty_backward")
-def _(grad_out, f_real, f_fake, real, fake, dist, kind, weight, p, reduction):
-    return f_real.new_empty(f_real.shape), f_fake.new_empty(f_fake.shape), torch.empty_like(real), torch.empty_like(real)
+def _(grad_out, f_real, f_fake, real, fake, dist, kind, weight, p, reduction, output_mask):
+    like = (f_real, f_fake)
+    return _masked(output_mask, lambda i: like[i].new_empty(like[i].shape) if i < 2 else torch.empty_like(real))

@@ -2,6 +2,9 @@
 
 csrc/philox.h implements the same function for the kernels; a draw is a pure function of
 (seed, offset, counter index), so a given seed gives the same numbers on every backend and device.
+The counter index walks a stream (samples of interpolate, elements of perturb); `first` starts
+the draw further along it (the ops' row_offset). The Philox counter offset is 0 except for CUDA's
+generator path (csrc/philox.h).
 """
 
 from __future__ import annotations
@@ -51,16 +54,20 @@ def uniform(bits: np.ndarray) -> np.ndarray:
     return (bits >> np.uint32(8)).astype(np.float32) * np.float32(1.0 / 16777216.0)
 
 
-def interpolation_weights(batch: int, seed: int, offset: int = 0) -> np.ndarray:
-    """t_i ~ U[0, 1) for samples 0..batch-1, one float32 each: word i % 4 of the draw at counter i // 4."""
-    words = philox4x32_10(np.arange((batch + 3) // 4), offset, seed, INTERPOLATE_STREAM)
-    return uniform(np.stack(words, axis=1).reshape(-1)[:batch])
+def interpolation_weights(batch: int, seed: int, offset: int = 0, first: int = 0) -> np.ndarray:
+    """t_i ~ U[0, 1) for samples i = first..first+batch-1, one float32 each: word i % 4 of the
+    draw at counter i // 4."""
+    begin = first // 4
+    words = philox4x32_10(np.arange(begin, (first + batch + 3) // 4), offset, seed, INTERPOLATE_STREAM)
+    skip = first - 4 * begin
+    return uniform(np.stack(words, axis=1).reshape(-1)[skip:skip + batch])
 
 
-def normals(count: int, seed: int, offset: int = 0) -> np.ndarray:
-    """count standard normals (float32); element e comes from quad e // 4 by Box-Muller."""
-    quads = (count + 3) // 4
-    r0, r1, r2, r3 = philox4x32_10(np.arange(quads), offset, seed, PERTURB_STREAM)
+def normals(count: int, seed: int, offset: int = 0, first: int = 0) -> np.ndarray:
+    """Standard normals (float32) for stream elements e = first..first+count-1; element e comes
+    from quad e // 4 by Box-Muller."""
+    begin = first // 4
+    r0, r1, r2, r3 = philox4x32_10(np.arange(begin, (first + count + 3) // 4), offset, seed, PERTURB_STREAM)
     scale = np.float32(1.0 / 16777216.0)
     two_pi = np.float32(6.2831853071795864769)
     u1a = ((r0 >> np.uint32(8)) + np.uint32(1)).astype(np.float32) * scale
@@ -70,4 +77,5 @@ def normals(count: int, seed: int, offset: int = 0) -> np.ndarray:
     a = two_pi * uniform(r1)
     b = two_pi * uniform(r3)
     out = np.stack([ra * np.cos(a), ra * np.sin(a), rb * np.cos(b), rb * np.sin(b)], axis=1)
-    return out.reshape(-1)[:count].astype(np.float32)
+    skip = first - 4 * begin
+    return out.reshape(-1)[skip:skip + count].astype(np.float32)

@@ -5,9 +5,13 @@ Formulas and conventions: README.md, "The penalties".
 
 from __future__ import annotations
 
+import sys
+import warnings
+import weakref
 from typing import Callable, NamedTuple
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from . import _backend, reference
 
@@ -98,6 +102,20 @@ def _check_per_sample(t, name: str, batch: int, device: torch.device) -> None:
         raise TypeError(f"{name} must be a real-valued tensor, got dtype {t.dtype}")
 
 
+def _checks_values(t: torch.Tensor) -> bool:
+    """Whether the values of a tensor argument are checked: only for CPU tensors outside
+    torch.compile (reading a CUDA tensor's values syncs the device and breaks CUDA-graph capture;
+    reading a traced tensor's values breaks the graph)."""
+    return t.device.type == "cpu" and not torch.compiler.is_compiling()
+
+
+def _check_sample_weight(t, batch: int, device: torch.device) -> None:
+    _check_per_sample(t, "sample_weight", batch, device)
+    if _checks_values(t) and bool((t < 0).any()):
+        worst = int(t.reshape(-1).argmin())
+        raise ValueError(f"sample_weight must be non-negative, got {t.reshape(-1)[worst].item()} at sample {worst}")
+
+
 def _check_choice(value, name: str, choices) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}")
@@ -118,6 +136,8 @@ def _loss_scale(grad_scale):
     if isinstance(grad_scale, torch.Tensor):
         if grad_scale.numel() != 1:
             raise ValueError(f"grad_scale must be a float or a one-element tensor, got shape {tuple(grad_scale.shape)}")
+        if _checks_values(grad_scale) and not grad_scale.item() > 0:
+            raise ValueError(f"grad_scale must be positive, got {grad_scale.item()}")
         return 1.0, grad_scale.detach()
     if isinstance(grad_scale, bool) or not isinstance(grad_scale, (int, float)):
         raise TypeError(f"grad_scale must be a float, a one-element tensor or None, got {type(grad_scale).__name__}")
@@ -129,42 +149,72 @@ def _loss_scale(grad_scale):
 _UINT64 = 1 << 64
 
 
-def _seed_and_offset(seed, device: torch.device, impl) -> tuple[int, int]:
-    """An explicit seed selects a fixed stream (offset 0); None draws a fresh seed from PyTorch's
-    generator of the device, so torch.manual_seed reproduces the result."""
+def _check_randomness(seed, row_offset, generator, device: torch.device):
+    """Validates the random-stream arguments; an int seed becomes the 64-bit word the kernels
+    use, as a signed int64."""
+    if isinstance(row_offset, bool) or not isinstance(row_offset, int):
+        raise TypeError(f"row_offset must be an int, got {type(row_offset).__name__}")
+    if not 0 <= row_offset < _UINT64 // 2:
+        raise ValueError(f"row_offset must be a non-negative int64, got {row_offset}")
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        if seed is not None:
+            raise ValueError("generator is drawn from only when seed is None: pass seed or generator, not both")
+        gen_device = generator.device
+        if gen_device.type != device.type or (
+            gen_device.index is not None and device.index is not None and gen_device.index != device.index
+        ):
+            raise ValueError(f"generator must be a generator of the input's device ({device}), got {gen_device}")
     if seed is None:
-        if impl is _compiled and device.type == "cpu":
-            return _backend._C.draw_cpu_seed(), 0
-        return int(torch.empty((), dtype=torch.int64, device=device).random_()), 0
+        return None
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
-    seed %= _UINT64  # any int -> the 64-bit word the kernels use, as a signed int64
-    return (seed - _UINT64 if seed >= _UINT64 // 2 else seed), 0
+    seed %= _UINT64
+    return seed - _UINT64 if seed >= _UINT64 // 2 else seed
 
 
 # ---------------------------------------------------------------------------------------
 # ops
 
 
-def interpolate(real: torch.Tensor, fake: torch.Tensor, *, seed: int | None = None) -> torch.Tensor:
+def interpolate(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    seed: int | None = None,
+    row_offset: int = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """x_hat_i = t_i * real_i + (1 - t_i) * fake_i with one t_i ~ U[0, 1) per sample, drawn in
-    the kernel. Differentiable in real and fake."""
+    the kernel. Differentiable in real and fake.
+
+    An int seed selects a fixed Philox stream and the batch gets its rows row_offset..row_offset+B-1
+    (rank k of a data-parallel job with local batch B passes k * B to get its rows of the
+    single-process draw); seed=None draws a seed from `generator`, or the device's default
+    generator, so torch.manual_seed reproduces the result."""
     _check_batched(real, "real")
     _check_like(fake, "fake", real, "real")
-    impl = _impl(real)
-    s, offset = _seed_and_offset(seed, real.device, impl)
-    return impl.interpolate(real, fake, s, offset)
+    seed = _check_randomness(seed, row_offset, generator, real.device)
+    return _impl(real).interpolate(real, fake, seed, row_offset, generator)
 
 
-def perturb(x: torch.Tensor, *, scale: float = 0.5, seed: int | None = None) -> torch.Tensor:
+def perturb(
+    x: torch.Tensor,
+    *,
+    scale: float = 0.5,
+    seed: int | None = None,
+    row_offset: int = 0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """x + scale * std(x) * z (DRAGAN; WGAN-LP appendix D.4): std is the population standard
     deviation over all elements of x, z ~ N(0, 1) independently per element. The amplitude is
-    not differentiated, so d out / d x is the identity."""
+    not differentiated, so d out / d x is the identity. seed, row_offset and generator select
+    z's rows of the random stream as in interpolate."""
     _check_batched(x, "x")
     scale = _check_non_negative(scale, "scale")
-    impl = _impl(x)
-    s, offset = _seed_and_offset(seed, x.device, impl)
-    return impl.perturb(x, scale, s, offset)
+    seed = _check_randomness(seed, row_offset, generator, x.device)
+    return _impl(x).perturb(x, scale, seed, row_offset, generator)
 
 
 def grad_norm(grad: torch.Tensor) -> torch.Tensor:
@@ -193,7 +243,7 @@ def norm_penalty(
     _check_choice(reduction, "reduction", REDUCTIONS)
     scale, scale_tensor = _loss_scale(grad_scale)
     if sample_weight is not None:
-        _check_per_sample(sample_weight, "sample_weight", grad.shape[0], grad.device)
+        _check_sample_weight(sample_weight, grad.shape[0], grad.device)
     return _impl(grad).norm_penalty(
         grad, scale_tensor, sample_weight, target, bool(one_sided), weight, scale, reduction
     )
@@ -240,15 +290,111 @@ def pair_penalty(
     return _impl(real).pair_penalty(f_real, f_fake, real, fake, kind, weight, float(p), reduction)
 
 
-def _sample_points(real, fake, sampling: str, seed, perturb_scale: float) -> torch.Tensor:
+def _sample_points(real, fake, sampling: str, perturb_scale: float, seed, row_offset: int, generator):
     real, fake = real.detach(), fake.detach()
+    randomness = dict(seed=seed, row_offset=row_offset, generator=generator)
     if sampling == "interpolate":
-        return interpolate(real, fake, seed=seed)
+        return interpolate(real, fake, **randomness)
     if sampling == "perturb_real":
-        return perturb(real, scale=perturb_scale, seed=seed)
-    if sampling == "perturb_both":
-        return perturb(torch.cat([real, fake]), scale=perturb_scale, seed=seed)
+        return perturb(real, scale=perturb_scale, **randomness)
+    if sampling == "perturb_both":  # 2B rows: rank k of a data-parallel job passes row_offset k*B
+        return perturb(torch.cat([real, fake]), scale=perturb_scale, **{**randomness, "row_offset": 2 * row_offset})
     return real if sampling == "real" else fake
+
+
+def _compiled_module_type():
+    """torch.compile's module wrapper; torch._dynamo is imported by the first torch.compile call,
+    so while it is not, no critic can be compiled."""
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
+    return None if eval_frame is None else eval_frame.OptimizedModule
+
+
+def _eager_original(critic):
+    """The eager original of a torch.compile'd critic: compile cannot take a double backward."""
+    compiled = _compiled_module_type()
+    if compiled is not None and isinstance(critic, compiled):
+        return critic._orig_mod
+    return getattr(critic, "_torchdynamo_orig_callable", critic)  # a compiled function
+
+
+class _CriticParts(NamedTuple):
+    batchnorms: tuple  # the critic's BatchNorm modules
+    compiled_parts: bool  # has torch.compile'd submodules
+
+
+_CRITIC_PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> _CriticParts
+_WARNED_BATCHNORM: weakref.WeakSet = weakref.WeakSet()
+
+
+def _critic_parts(critic) -> _CriticParts:
+    if not isinstance(critic, torch.nn.Module):
+        return _CriticParts((), False)
+    parts = _CRITIC_PARTS.get(critic)
+    if parts is None:
+        compiled = _compiled_module_type()
+        modules = list(critic.modules())
+        parts = _CriticParts(
+            tuple(m for m in modules if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)),
+            compiled is not None and any(isinstance(m, compiled) for m in modules),
+        )
+        _CRITIC_PARTS[critic] = parts
+    return parts
+
+
+def _warn_batchnorm_once(critic, batchnorms) -> None:
+    if critic in _WARNED_BATCHNORM or not any(m.training for m in batchnorms):
+        return
+    _WARNED_BATCHNORM.add(critic)
+    warnings.warn(
+        f"critic has BatchNorm ({type(batchnorms[0]).__name__}) in training mode: the penalty pass normalises "
+        "the penalty points with their own batch statistics, so each sample's input gradient depends on the "
+        "other samples, and it updates the running statistics. WGAN-GP's critic uses layer norm or none.",
+        UserWarning,
+        stacklevel=5,  # the caller of gradient_penalty (through torch.compiler.disable's wrapper)
+    )
+
+
+def _check_critic_output(out, points: int) -> None:
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"critic must return a tensor, got {type(out).__name__}")
+    if out.shape not in ((points,), (points, 1)):
+        hint = (
+            "a scalar: does the critic reduce over the batch (e.g. out.mean())?" if out.dim() == 0
+            else "does the critic see a batch (B, ...) of samples, and are real and fake batched?"
+        )
+        raise ValueError(
+            f"critic's output must have one value per sample, shape (B,) or (B, 1) with B = {points}; "
+            f"got shape {tuple(out.shape)}, {hint}"
+        )
+
+
+@torch.compiler.disable  # compile cannot take a double backward: the critic runs eagerly (README)
+def _input_gradient(critic, points: torch.Tensor, grad_scale, create_graph: bool) -> torch.Tensor:
+    """The critic's input gradient at points, differentiable in the critic's parameters if
+    create_graph. Leaves inference mode for the pass (autograd cannot run in it)."""
+    if torch.is_inference_mode_enabled():
+        with torch.inference_mode(False):
+            return _input_gradient(critic, points.clone(), grad_scale, create_graph)
+    critic = _eager_original(critic)
+    parts = _critic_parts(critic)
+    if parts.batchnorms:
+        _warn_batchnorm_once(critic, parts.batchnorms)
+    points = points.detach().requires_grad_(True)
+    # The math attention backend is the one with a double backward.
+    with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH):
+        if parts.compiled_parts:
+            with torch.compiler.set_stance("force_eager"):
+                out = critic(points)
+        else:
+            out = critic(points)
+        _check_critic_output(out, points.shape[0])
+        total = out.sum() if grad_scale is None else out.sum() * grad_scale
+    grad = None
+    if total.requires_grad:
+        (grad,) = torch.autograd.grad(total, points, create_graph=create_graph, allow_unused=True)
+    if grad is None:
+        raise ValueError("critic's output does not depend on its input (does it detach it, or run under no_grad?)")
+    return grad
 
 
 def gradient_penalty(
@@ -259,6 +405,8 @@ def gradient_penalty(
     method: str = "lp",
     weight: float = 10.0,
     seed: int | None = None,
+    row_offset: int = 0,
+    generator: torch.Generator | None = None,
     sampling: str | None = None,
     target: float | None = None,
     one_sided: bool | None = None,
@@ -270,11 +418,20 @@ def gradient_penalty(
 ):
     """The drop-in penalty: samples the points (per `method`, see METHODS), evaluates the critic,
     takes the input gradient with create_graph=True and returns the fused penalty, ready to add
-    to the critic loss. `sampling`, `target` and `one_sided` override the method's preset.
+    to the critic loss. `sampling`, `target` and `one_sided` override the method's preset; seed,
+    row_offset and generator select the random points as in interpolate / perturb.
+
+    The critic must return one value per sample, (B,) or (B, 1). The penalty pass evaluates a
+    torch.compile'd critic's eager original (compile cannot differentiate twice) and uses the
+    math attention backend (the only one with a double backward). Under torch.no_grad() or
+    torch.inference_mode() it returns the penalty's value.
+
+    sampling="perturb_both" perturbs real and fake: term_i is the mean of the terms at the two
+    perturbed samples real_i and fake_i, so the result has B terms like every other sampling.
 
     With a GradScaler pass grad_scale=scaler.get_scale() (or the scale tensor): the critic output
     is multiplied by it before the gradient is taken, and the penalty unscales inside the op.
-    return_stats=True also returns PenaltyStats of the same gradient.
+    return_stats=True also returns PenaltyStats of the same gradient (2B norms for perturb_both).
     """
     _check_choice(method, "method", tuple(METHODS))
     preset = METHODS[method]
@@ -286,19 +443,29 @@ def gradient_penalty(
         raise TypeError(f"critic must be callable (a module or function), got {type(critic).__name__}")
     target = preset.target if target is None else target
     one_sided = preset.one_sided if one_sided is None else one_sided
-    _loss_scale(grad_scale)  # validate before the critic runs
+    # everything the penalty checks, before the critic runs
+    _check_non_negative(target, "target")
+    weight = _check_non_negative(weight, "weight")
+    _check_choice(reduction, "reduction", REDUCTIONS)
+    _loss_scale(grad_scale)
+    batch = real.shape[0]
+    if sample_weight is not None:
+        _check_sample_weight(sample_weight, batch, real.device)
 
-    points = _sample_points(real, fake, sampling, seed, perturb_scale).requires_grad_(True)
-    out = critic(points)
-    if not isinstance(out, torch.Tensor):
-        raise TypeError(f"critic must return a tensor, got {type(out).__name__}")
-    if grad_scale is not None:
-        out = out * grad_scale
-    (grad,) = torch.autograd.grad(out.sum(), points, create_graph=True)
-    penalty = norm_penalty(
-        grad, target=target, one_sided=one_sided, weight=weight, grad_scale=grad_scale,
-        sample_weight=sample_weight, reduction=reduction,
-    )
+    points = _sample_points(real, fake, sampling, perturb_scale, seed, row_offset, generator)
+    # under torch.no_grad() or inference_mode(): only the penalty's value
+    grad = _input_gradient(critic, points, grad_scale, create_graph=torch.is_grad_enabled())
+    penalty_args = dict(target=target, one_sided=one_sided, grad_scale=grad_scale)
+    if sampling == "perturb_both":  # 2B points: term_i = (term at real_i + term at fake_i) / 2
+        if sample_weight is not None:
+            sample_weight = sample_weight.reshape(-1).repeat(2)
+        if reduction == "mean":  # the mean over the 2B points
+            penalty = norm_penalty(grad, weight=weight, sample_weight=sample_weight, **penalty_args)
+        else:
+            half = norm_penalty(grad, weight=weight / 2, sample_weight=sample_weight, reduction=reduction, **penalty_args)
+            penalty = half if reduction == "sum" else half.reshape(2, batch).sum(0)
+    else:
+        penalty = norm_penalty(grad, weight=weight, sample_weight=sample_weight, reduction=reduction, **penalty_args)
     if return_stats:
         return penalty, penalty_stats(grad.detach(), target=target, grad_scale=grad_scale)
     return penalty

@@ -1,9 +1,10 @@
 """Plain-PyTorch definitions of every op: the specification the kernels are tested against,
 and the backend used when the compiled extension is not available.
 
-Signatures mirror the compiled ops (torch.ops.wgan_kernels.*): random ops take an explicit
-(seed, offset); norm_penalty and pair_penalty return only the penalty. Values are computed in
-the accumulation dtype (float64 for float64 inputs, float32 otherwise).
+Signatures mirror the compiled ops (torch.ops.wgan_kernels.*): random ops take (seed,
+row_offset, generator) and interpolate, norm_penalty and pair_penalty return only their first
+output. Values are computed in the accumulation dtype (float64 for float64 inputs, float32
+otherwise).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import torch
 
 from . import _philox
 
-# penalty_stats returns these values, in this order (csrc/penalty.h: kNumStats).
+# penalty_stats returns these values, in this order: the one Python statement of the layout
+# (csrc/penalty.h kNumStats must equal its length; wgan_kernels._ops checks it at import).
 STAT_NAMES = ("mean_norm", "max_norm", "min_norm", "frac_above", "part_above", "part_below")
 
 
@@ -45,28 +47,55 @@ def _loss_scale(scale: float, grad_scale: torch.Tensor | None):
     return scale if grad_scale is None else scale * grad_scale.reshape(()).double()
 
 
-def interpolation_weights(batch: int, seed: int, offset: int, device, dtype) -> torch.Tensor:
-    """The t_i of interpolate: one U[0, 1) value per sample, a function of (seed, offset, i)."""
-    t = torch.from_numpy(_philox.interpolation_weights(batch, seed, offset))
+def philox_seed(seed: int | None, generator: torch.Generator | None, device) -> int:
+    """The Philox key: an int seed, or (seed=None) a draw from `generator` (else the default
+    generator of `device`), the same draw as the CPU kernel's: random64() % 2^63."""
+    if seed is not None:
+        if generator is not None:
+            raise ValueError("pass either seed or generator, not both")
+        return seed
+    if generator is not None:
+        device = generator.device
+    return int(torch.empty((), dtype=torch.int64, device=device).random_(generator=generator))
+
+
+def _check_row_offset(row_offset: int) -> None:
+    if row_offset < 0:
+        raise ValueError(f"row_offset must be non-negative, got {row_offset}")
+
+
+def interpolation_weights(batch: int, seed: int, row_offset: int = 0, device=None,
+                          dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The t_i of interpolate, (B,): U[0, 1) values (float32 numbers) for samples
+    row_offset + i of the stream of `seed`."""
+    t = torch.from_numpy(_philox.interpolation_weights(batch, _philox.to_uint64(seed), first=row_offset))
     return t.to(device=device, dtype=dtype)
 
 
-def interpolate(real: torch.Tensor, fake: torch.Tensor, seed: int, offset: int = 0) -> torch.Tensor:
+def interpolate(real: torch.Tensor, fake: torch.Tensor, seed: int | None, row_offset: int = 0,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    _check_row_offset(row_offset)
+    key = philox_seed(seed, generator, real.device)
     acc = acc_dtype(real.dtype)
-    t = _per_sample_view(interpolation_weights(real.shape[0], seed, offset, real.device, acc), real)
+    t = _per_sample_view(interpolation_weights(real.shape[0], key, row_offset, real.device, acc), real)
     return (t * real.to(acc) + (1 - t) * fake.to(acc)).to(real.dtype)
 
 
-def perturb(x: torch.Tensor, scale: float, seed: int, offset: int = 0) -> torch.Tensor:
+def perturb(x: torch.Tensor, scale: float, seed: int | None, row_offset: int = 0,
+            generator: torch.Generator | None = None) -> torch.Tensor:
     """x + scale * std(x) * z: std over all elements of x (population, not differentiated),
-    z ~ N(0, 1) per element, element e (in logical row-major order) from Philox quad e // 4."""
+    z ~ N(0, 1) per element; element e (in logical row-major order) is stream element
+    row_offset * N + e (N elements per sample), from Philox quad (row_offset * N + e) // 4."""
+    _check_row_offset(row_offset)
+    key = philox_seed(seed, generator, x.device)
     acc = acc_dtype(x.dtype)
     xa = x.to(acc)
     if x.numel() == 0:
         return x.clone()
     sigma = xa.detach().std(correction=0)
-    z = torch.from_numpy(_philox.normals(x.numel(), seed, offset)).to(device=x.device, dtype=acc)
-    return (xa + (scale * sigma) * z.reshape(x.shape)).to(x.dtype)
+    first = row_offset * (x.numel() // x.shape[0])
+    z = torch.from_numpy(_philox.normals(x.numel(), _philox.to_uint64(key), first=first))
+    return (xa + (scale * sigma) * z.to(device=x.device, dtype=acc).reshape(x.shape)).to(x.dtype)
 
 
 def grad_norm(grad: torch.Tensor) -> torch.Tensor:

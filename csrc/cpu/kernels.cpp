@@ -1,12 +1,17 @@
 // CPU kernels of the wgan_kernels ops (schemas in csrc/ops.cpp, specification in
 // wgan_kernels/reference.py).
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <c10/util/safe_numerics.h>
+
+#include <array>
 #include <cmath>
 #include <limits>
+#include <mutex>
 
 #include "../philox.h"
 #include "../penalty.h"
@@ -101,60 +106,104 @@ std::vector<A> term_gradients(const Tensor& grad_out, int64_t batch, double weig
 #define WGAN_DISPATCH_ACC(TYPE, NAME, ...) AT_DISPATCH_FLOATING_TYPES(TYPE, NAME, __VA_ARGS__)
 
 // ---------------------------------------------------------------------------------------
-// interpolate
+// randomness
 
-Tensor interpolate(const Tensor& real, const Tensor& fake, int64_t seed, int64_t offset) {
+// The Philox key of a random op: an int seed is its 64-bit word; seed=None draws from
+// `generator` (else the default CPU generator) under its mutex. random64() % 2^63 is exactly
+// what torch.empty((), dtype=torch.int64).random_(generator=g) draws, and so what the reference
+// draws: both backends agree after the same torch.manual_seed.
+uint64_t philox_seed(std::optional<int64_t> seed, const std::optional<at::Generator>& generator) {
+  const bool has_generator = generator.has_value() && generator->defined();
+  TORCH_CHECK(!(seed.has_value() && has_generator), "pass either seed or generator, not both");
+  if (seed.has_value()) return static_cast<uint64_t>(*seed);
+  auto* gen = at::get_generator_or_default<at::CPUGeneratorImpl>(generator, at::detail::getDefaultCPUGenerator());
+  std::lock_guard<std::mutex> lock(gen->mutex_);
+  return gen->random64() % (uint64_t{1} << 63);
+}
+
+void check_row_offset(int64_t row_offset) {
+  TORCH_CHECK(row_offset >= 0, "row_offset must be non-negative, got ", row_offset);
+}
+
+// ---------------------------------------------------------------------------------------
+// interpolate: t_i = interpolation weight row_offset + i of the stream; x_hat_i = t_i real_i + (1 - t_i) fake_i
+
+std::tuple<Tensor, Tensor> interpolate(const Tensor& real, const Tensor& fake, std::optional<int64_t> seed,
+                                       int64_t row_offset, std::optional<at::Generator> generator) {
   check_batched(real, "real");
   check_same(real, "real", fake, "fake");
+  check_row_offset(row_offset);
+  const uint64_t key = philox_seed(seed, generator);
   RowOutput out = row_output_like(real);
   const Tensor r = matching(real, out.work), f = matching(fake, out.work);
   const int64_t rows = batch_of(r), n = sample_numel(r);
-  if (r.numel() == 0) return out.result;
+  Tensor weights = at::empty({rows}, r.options().dtype(at::kFloat));
+  float* wp = weights.mutable_data_ptr<float>();
+  philox::interpolation_weights(row_offset, rows, key, /*offset=*/0, wp);
+  if (r.numel() == 0) return {out.result, weights};
   WGAN_DISPATCH(r.scalar_type(), "interpolate", [&] {
     using A = acc_t<scalar_t>;
     const scalar_t* rp = r.const_data_ptr<scalar_t>();
     const scalar_t* fp = f.const_data_ptr<scalar_t>();
     scalar_t* op = out.work.mutable_data_ptr<scalar_t>();
-    std::vector<float> weights(rows);
-    philox::interpolation_weights(rows, seed, offset, weights.data());
     for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
       const int64_t at = row * n + begin;
-      lerp_row(rp + at, fp + at, static_cast<A>(weights[row]), op + at, end - begin);
+      lerp_row(rp + at, fp + at, static_cast<A>(wp[row]), op + at, end - begin);
     });
   });
   out.finish();
-  return out.result;
+  return {out.result, weights};
 }
 
-std::tuple<Tensor, Tensor> interpolate_backward(const Tensor& grad_out, int64_t seed, int64_t offset) {
+// grad_real = t g, grad_fake = (1 - t) g; an output not asked for by output_mask is undefined.
+std::tuple<Tensor, Tensor> interpolate_backward(const Tensor& grad_out, const Tensor& t,
+                                                std::array<bool, 2> output_mask) {
   check_batched(grad_out, "grad_out");
-  RowOutput grad_real = row_output_like(grad_out), grad_fake = row_output_like(grad_out);
-  const Tensor g = matching(grad_out, grad_real.work);
-  const int64_t rows = batch_of(g), n = sample_numel(g);
+  const int64_t rows = batch_of(grad_out);
+  const auto weights = per_sample<float>(t, rows, "t");
+  RowOutput grad_real, grad_fake;
+  if (output_mask[0]) grad_real = row_output_like(grad_out);
+  if (output_mask[1]) grad_fake = row_output_like(grad_out);
+  if (!output_mask[0] && !output_mask[1]) return {};
+  const Tensor g = matching(grad_out, output_mask[0] ? grad_real.work : grad_fake.work);
+  const int64_t n = sample_numel(g);
   if (g.numel() == 0) return {grad_real.result, grad_fake.result};
   WGAN_DISPATCH(g.scalar_type(), "interpolate_backward", [&] {
     using A = acc_t<scalar_t>;
     const scalar_t* gp = g.const_data_ptr<scalar_t>();
-    scalar_t* rp = grad_real.work.mutable_data_ptr<scalar_t>();
-    scalar_t* fp = grad_fake.work.mutable_data_ptr<scalar_t>();
-    std::vector<float> weights(rows);
-    philox::interpolation_weights(rows, seed, offset, weights.data());
+    scalar_t* rp = output_mask[0] ? grad_real.work.mutable_data_ptr<scalar_t>() : nullptr;
+    scalar_t* fp = output_mask[1] ? grad_fake.work.mutable_data_ptr<scalar_t>() : nullptr;
     for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
       const int64_t at = row * n + begin;
-      lerp_backward_row(gp + at, static_cast<A>(weights[row]), rp + at, fp + at, end - begin);
+      const A w = static_cast<A>(weights[row]);
+      if (rp && fp) {
+        lerp_backward_row(gp + at, w, rp + at, fp + at, end - begin);
+      } else if (rp) {
+        scale_row(gp + at, w, rp + at, end - begin);
+      } else {
+        scale_row(gp + at, A(1) - w, fp + at, end - begin);
+      }
     });
   });
-  grad_real.finish();
-  grad_fake.finish();
+  if (output_mask[0]) grad_real.finish();
+  if (output_mask[1]) grad_fake.finish();
   return {grad_real.result, grad_fake.result};
 }
 
 // ---------------------------------------------------------------------------------------
-// perturb: x + scale * std(x) * z, z ~ N(0, 1) indexed by the element's logical position.
+// perturb: x + scale * std(x) * z; element e (logical row-major position) of x gets stream
+// element row_offset * N + e, N the elements per sample.
 
-Tensor perturb(const Tensor& x, double scale, int64_t seed, int64_t offset) {
+Tensor perturb(const Tensor& x, double scale, std::optional<int64_t> seed, int64_t row_offset,
+               std::optional<at::Generator> generator) {
   check_batched(x, "x");
   TORCH_CHECK(scale >= 0, "scale must be non-negative, got ", scale);
+  check_row_offset(row_offset);
+  int64_t begin = 0;
+  TORCH_CHECK(!c10::mul_overflows(row_offset, sample_numel(x), &begin) &&
+                  begin <= std::numeric_limits<int64_t>::max() - x.numel(),
+              "row_offset ", row_offset, " times the sample size ", sample_numel(x), " overflows int64");
+  const uint64_t key = philox_seed(seed, generator);
   // Noise follows the logical element order, so walk x in contiguous order.
   const Tensor xc = x.contiguous();
   RowOutput out = {at::empty_like(x), at::Tensor()};
@@ -179,9 +228,9 @@ Tensor perturb(const Tensor& x, double scale, int64_t seed, int64_t offset) {
       count = total;
     }
     const float amplitude = static_cast<float>(scale * std::sqrt(m2 / count));
-    const int64_t quads = (numel + 3) / 4;
+    const int64_t first_quad = begin / 4, quads = (begin + numel - 1) / 4 - first_quad + 1;
     at::parallel_for(0, quads, 4096, [&](int64_t first, int64_t last) {
-      add_noise_quads(xp, op, numel, first, last - first, seed, offset, amplitude);
+      add_noise_quads(xp, op, numel, begin, first_quad + first, last - first, key, /*offset=*/0, amplitude);
     });
   });
   out.finish();
@@ -352,19 +401,24 @@ std::tuple<Tensor, Tensor> pair_penalty(const Tensor& f_real, const Tensor& f_fa
   return {penalty, dist};
 }
 
+// Gradients for (f_real, f_fake, real, fake); an output not asked for by output_mask is
+// undefined and costs nothing (the trainer needs only the critic values' gradients).
 std::tuple<Tensor, Tensor, Tensor, Tensor> pair_penalty_backward(
     const Tensor& grad_out, const Tensor& f_real, const Tensor& f_fake, const Tensor& real, const Tensor& fake,
-    const Tensor& dist, c10::string_view kind_name, double weight, double p, c10::string_view reduction_name) {
+    const Tensor& dist, c10::string_view kind_name, double weight, double p, c10::string_view reduction_name,
+    std::array<bool, 4> output_mask) {
   check_batched(real, "real");
   check_same(real, "real", fake, "fake");
   const PairKind kind = parse_pair_kind(kind_name);
   const Reduction reduction = parse_reduction(reduction_name);
-  RowOutput grad_real = row_output_like(real), grad_fake = row_output_like(real);
-  const Tensor r = matching(real, grad_real.work), f = matching(fake, grad_real.work);
-  const int64_t rows = batch_of(r), n = sample_numel(r);
-  Tensor grad_f_real = at::empty(f_real.sizes(), f_real.options());
-  Tensor grad_f_fake = at::empty(f_fake.sizes(), f_fake.options());
-  WGAN_DISPATCH_ACC(acc_dtype(r.scalar_type()), "pair_penalty_backward", [&] {
+  const bool want_real = output_mask[2], want_fake = output_mask[3];
+  RowOutput grad_real, grad_fake;
+  if (want_real) grad_real = row_output_like(real);
+  if (want_fake) grad_fake = row_output_like(real);
+  Tensor grad_f_real = output_mask[0] ? at::empty(f_real.sizes(), f_real.options()) : Tensor();
+  Tensor grad_f_fake = output_mask[1] ? at::empty(f_fake.sizes(), f_fake.options()) : Tensor();
+  const int64_t rows = batch_of(real), n = sample_numel(real);
+  WGAN_DISPATCH_ACC(acc_dtype(real.scalar_type()), "pair_penalty_backward", [&] {
     using A = scalar_t;
     const std::vector<A> up = term_gradients<A>(grad_out, rows, weight, reduction);
     const auto fr = per_sample<A>(f_real, rows, "f_real");
@@ -377,26 +431,36 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> pair_penalty_backward(
       dx_coef[i] = up[i] * term.d_dx;
     }
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, f_real.scalar_type(), "pair_f_grads", [&] {
-      scalar_t* gr = grad_f_real.mutable_data_ptr<scalar_t>();
-      scalar_t* gf = grad_f_fake.mutable_data_ptr<scalar_t>();
-      for (int64_t i = 0; i < rows; ++i) {
-        gr[i] = static_cast<scalar_t>(df_coef[i]);
-        gf[i] = static_cast<scalar_t>(-df_coef[i]);
-      }
+      scalar_t* gr = output_mask[0] ? grad_f_real.mutable_data_ptr<scalar_t>() : nullptr;
+      for (int64_t i = 0; gr && i < rows; ++i) gr[i] = static_cast<scalar_t>(df_coef[i]);
     });
-    if (r.numel() == 0) return;
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, f_fake.scalar_type(), "pair_f_grads", [&] {
+      scalar_t* gf = output_mask[1] ? grad_f_fake.mutable_data_ptr<scalar_t>() : nullptr;
+      for (int64_t i = 0; gf && i < rows; ++i) gf[i] = static_cast<scalar_t>(-df_coef[i]);
+    });
+    if (!(want_real || want_fake) || real.numel() == 0) return;
+    const Tensor& work = want_real ? grad_real.work : grad_fake.work;
+    const Tensor r = matching(real, work), f = matching(fake, work);
     WGAN_DISPATCH(r.scalar_type(), "pair_x_grads", [&] {
       using S = acc_t<scalar_t>;
       const scalar_t *xp = r.const_data_ptr<scalar_t>(), *yp = f.const_data_ptr<scalar_t>();
-      scalar_t *gx = grad_real.work.mutable_data_ptr<scalar_t>(), *gy = grad_fake.work.mutable_data_ptr<scalar_t>();
+      scalar_t* gx = want_real ? grad_real.work.mutable_data_ptr<scalar_t>() : nullptr;
+      scalar_t* gy = want_fake ? grad_fake.work.mutable_data_ptr<scalar_t>() : nullptr;
       for_each_chunk(rows, n, [&](int64_t, int64_t row, int64_t begin, int64_t end) {
         const int64_t at = row * n + begin;
-        difference_row(xp + at, yp + at, static_cast<S>(dx_coef[row]), gx + at, gy + at, end - begin);
+        const S c = static_cast<S>(dx_coef[row]);
+        if (gx && gy) {
+          difference_row(xp + at, yp + at, c, gx + at, gy + at, end - begin);
+        } else if (gx) {
+          scaled_difference_row(xp + at, yp + at, c, gx + at, end - begin);
+        } else {
+          scaled_difference_row(yp + at, xp + at, c, gy + at, end - begin);  // c (y - x) = -c (x - y)
+        }
       });
     });
   });
-  grad_real.finish();
-  grad_fake.finish();
+  if (want_real) grad_real.finish();
+  if (want_fake) grad_fake.finish();
   return {grad_f_real, grad_f_fake, grad_real.result, grad_fake.result};
 }
 

@@ -136,17 +136,18 @@ WGAN_INLINE void normal4_block(uint64_t first_quad, uint64_t seed, uint64_t offs
 }
 
 template <typename T>
-WGAN_INLINE void add_noise_quads_impl(const T* x, T* out, int64_t numel, int64_t first_quad, int64_t quads,
-                                      uint64_t seed, uint64_t offset, float amplitude) {
+WGAN_INLINE void add_noise_quads_impl(const T* x, T* out, int64_t numel, int64_t begin, int64_t first_quad,
+                                      int64_t quads, uint64_t seed, uint64_t offset, float amplitude) {
   using A = acc_t<T>;
   float z[kBlock][4];
   for (int64_t b = 0; b < quads; b += kBlock) {
     normal4_block(static_cast<uint64_t>(first_quad + b), seed, offset, z);
-    const int64_t begin = 4 * (first_quad + b);
-    const int64_t count = std::min<int64_t>(4 * std::min<int64_t>(kBlock, quads - b), numel - begin);
+    const int64_t block_begin = 4 * (first_quad + b) - begin;  // element of z[0][0]
+    const int64_t first = std::max<int64_t>(0, block_begin);
+    const int64_t last = std::min<int64_t>(block_begin + 4 * std::min<int64_t>(kBlock, quads - b), numel);
     const float* flat = &z[0][0];
-    for (int64_t k = 0; k < count; ++k)
-      out[begin + k] = static_cast<T>(load(x, begin + k) + static_cast<A>(amplitude) * static_cast<A>(flat[k]));
+    for (int64_t e = first; e < last; ++e)
+      out[e] = static_cast<T>(load(x, e) + static_cast<A>(amplitude) * static_cast<A>(flat[e - block_begin]));
   }
 }
 
@@ -179,10 +180,13 @@ WGAN_INLINE void add_noise_quads_impl(const T* x, T* out, int64_t numel, int64_t
       grad_y[i] = static_cast<T>(-v);                                                                 \
     }                                                                                                 \
   }                                                                                                   \
+  WGAN_CLONES void scaled_difference_row(const T* x, const T* y, acc_t<T> c, T* out, int64_t n) {     \
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(c * (load(x, i) - load(y, i)));           \
+  }                                                                                                   \
   WGAN_CLONES void moments(const T* x, int64_t n, double* mean, double* m2) { moments_impl(x, n, mean, m2); } \
-  WGAN_CLONES void add_noise_quads(const T* x, T* out, int64_t numel, int64_t first_quad, int64_t quads, \
-                                   uint64_t seed, uint64_t offset, float amplitude) {                 \
-    add_noise_quads_impl(x, out, numel, first_quad, quads, seed, offset, amplitude);                  \
+  WGAN_CLONES void add_noise_quads(const T* x, T* out, int64_t numel, int64_t begin, int64_t first_quad, \
+                                   int64_t quads, uint64_t seed, uint64_t offset, float amplitude) {  \
+    add_noise_quads_impl(x, out, numel, begin, first_quad, quads, seed, offset, amplitude);           \
   }
 
 WGAN_DEFINE_ROW_LOOPS(float)

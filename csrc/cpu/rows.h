@@ -99,12 +99,14 @@ void for_each_chunk(int64_t rows, int64_t n, const F& fn) {
   void lerp_backward_row(const T* g, acc_t<T> t, T* grad_a, T* grad_b, int64_t n);                      \
   /* grad_x = c * (x - y), grad_y = -grad_x */                                                          \
   void difference_row(const T* x, const T* y, acc_t<T> c, T* grad_x, T* grad_y, int64_t n);            \
+  /* out = c * (x - y): one side of difference_row */                                                   \
+  void scaled_difference_row(const T* x, const T* y, acc_t<T> c, T* out, int64_t n);                   \
   /* count, mean and sum of squared deviations of x[0..n), for a standard deviation */                  \
   void moments(const T* x, int64_t n, double* mean, double* m2);                                        \
-  /* out[e] = x[e] + amplitude * z_e for elements e of quads [first_quad, first_quad + quads) of a      \
-     numel-element tensor, z_e the perturb stream (philox.h normal4) */                                 \
-  void add_noise_quads(const T* x, T* out, int64_t numel, int64_t first_quad, int64_t quads,            \
-                       uint64_t seed, uint64_t offset, float amplitude);
+  /* out[e] = x[e] + amplitude * z_{begin + e} for the e in [0, numel) whose stream element           \
+     begin + e lies in quads [first_quad, first_quad + quads); z the perturb stream (philox.h normal4) */ \
+  void add_noise_quads(const T* x, T* out, int64_t numel, int64_t begin, int64_t first_quad,            \
+                       int64_t quads, uint64_t seed, uint64_t offset, float amplitude);
 
 WGAN_ROW_LOOPS(float)
 WGAN_ROW_LOOPS(double)

@@ -33,12 +33,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-DATASETS = ("8gaussians", "25gaussians", "swissroll")
-METHODS = ("gp", "lp", "quotient", "transport")
-LAMBDAS = (0.1, 1.0, 5.0, 10.0, 100.0)
-LEVEL_ITERATIONS = (10, 50, 100, 500, 1000)  # WGAN-LP figure 3
-TERMINAL_STATUSES = ("finished", "diverged")
-DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
+from .layout import (
+    DATASETS, DEFAULT_RESULTS, LAMBDAS, LEVEL_ITERATIONS, METHODS, TERMINAL_STATUSES, Cell, format_lambda,
+    is_done, read_summary, run_dir,
+)
+
 TRAINER = (sys.executable, "-m", "wgan_kernels.train")
 
 
@@ -80,25 +79,21 @@ QUICK = dataclasses.replace(
 # the runs whose level sets make the figure (WGAN-LP figure 3)
 FIGURE_DATA, FIGURE_LAMBDA = "swissroll", 10.0
 MODES = {"full": FULL, "quick": QUICK}
+# what makes a run follow the paper's protocol (the grid, iterations and seeds may differ)
+PROTOCOL_FIELDS = ("n_critic", "lp_schedule", "batch_size", "optimizer", "lr", "hidden", "eval_every",
+                   "eval_samples")
 
 
-@dataclasses.dataclass(frozen=True)
-class Cell:
-    """One run of the sweep."""
-
-    data: str
-    method: str
-    lam: float
-    seed: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.data}/{self.method}/lam{format_lambda(self.lam)}_seed{self.seed}"
-
-
-def format_lambda(lam: float) -> str:
-    """0.1 -> '0.1', 10.0 -> '10' (used in run-dir names and tables)."""
-    return f"{lam:g}"
+def mode_label(config: Config) -> str:
+    """What a results folder really holds, e.g. 'quick, 50 iterations, 1 seed' or 'protocol, 100
+    iterations, 1 seed' (the settings of quick mode or of the paper's protocol, whatever the grid,
+    iterations and seeds; 'custom' for any other settings)."""
+    kind = "custom"
+    for name, preset in (("quick", QUICK), ("protocol", FULL)):
+        if all(getattr(config, f) == getattr(preset, f) for f in PROTOCOL_FIELDS):
+            kind = name
+    seeds = len(config.seeds)
+    return f"{kind}, {config.iterations} iterations, {seeds} seed{'s' if seeds != 1 else ''}"
 
 
 def cells(config: Config) -> list[Cell]:
@@ -111,26 +106,6 @@ def cells(config: Config) -> list[Cell]:
         for lam in config.lambdas
         for m in config.methods
     ]
-
-
-def run_dir(root: Path, cell: Cell) -> Path:
-    return Path(root) / "runs" / cell.name
-
-
-def read_summary(path: Path) -> dict | None:
-    """summary.json of a run dir, or None when absent or unreadable (a run killed mid-write)."""
-    try:
-        with open(Path(path) / "summary.json") as fh:
-            summary = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return summary if isinstance(summary, dict) else None
-
-
-def is_done(path: Path) -> bool:
-    """A run is done (and skipped on rerun) when its summary.json has a final status."""
-    summary = read_summary(path)
-    return summary is not None and summary.get("status") in TERMINAL_STATUSES
 
 
 def trainer_args(
@@ -338,8 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     config = config_from_args(args)
-    mode = "quick" if args.quick else "full"
-    root = args.out if args.out is not None else DEFAULT_RESULTS / mode
+    mode = mode_label(config)
+    root = args.out if args.out is not None else DEFAULT_RESULTS / ("quick" if args.quick else "full")
     root.mkdir(parents=True, exist_ok=True)
     trainer = tuple(shlex.split(args.trainer)) if args.trainer else TRAINER
     n = len(cells(config))

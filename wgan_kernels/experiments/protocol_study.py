@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from . import lambda_sweep
-from .lambda_sweep import DEFAULT_RESULTS
+from .layout import DEFAULT_RESULTS
 
 PROTOCOL_RESULTS = DEFAULT_RESULTS / "protocol"
 ALL_DATA = "swissroll,8gaussians,25gaussians"

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .lambda_sweep import DATASETS, LAMBDAS, METHODS, format_lambda, read_summary
+from .layout import DATASETS, LAMBDAS, METHODS, format_lambda, read_summary
 
 METHOD_LABELS = {
     "gp": "GP",

@@ -1,41 +1,29 @@
-"""`wgan-train` / `python -m wgan_kernels.train`."""
+"""`python -m wgan_kernels.train` (the `wgan-train` command is scripts/wgan-train, which also sets
+OMP_WAIT_POLICY=PASSIVE before torch loads; set it yourself here on a CPU shared with other jobs)."""
 
 from __future__ import annotations
 
-import os
 import sys
 
 
-def _reexec_with_passive_openmp() -> None:
-    """OpenMP worker threads spin while waiting by default; on a CPU shared with other jobs that
-    makes every parallel op wait for descheduled spinners (measured: 10x slower training steps
-    on 2 busy cores). libgomp reads OMP_WAIT_POLICY only when torch loads, which has already
-    happened here, so start the interpreter again with it set. Set OMP_WAIT_POLICY yourself
-    (any value) to skip this."""
-    if "OMP_WAIT_POLICY" in os.environ or not sys.argv or not sys.executable:
-        return
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    try:
-        os.execv(sys.executable, [sys.executable, "-m", "wgan_kernels.train", *sys.argv[1:]])
-    except OSError:
-        pass  # cannot re-exec: train with the default policy
-
-
 def main(argv=None) -> int:
-    if argv is None:
-        _reexec_with_passive_openmp()
-    from .config import build_parser, parse_args
+    """Exit status: 0 finished, 1 diverged, 2 bad arguments, data or checkpoint, 128 + signal
+    number when SIGINT / SIGTERM stopped the run (after checkpointing the iteration in progress)."""
+    from .config import build_parser, parse_given
+    from .extras import MissingExtra
     from .trainer import run
 
-    config = parse_args(argv)
+    given = parse_given(argv)
     try:
-        summary = run(config)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as error:
-        # configuration, data and checkpoint problems: one clear line, no traceback
+        summary = run(given)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, MissingExtra) as error:
+        # configuration, data, checkpoint and installation problems: one clear line, no traceback
         build_parser().exit(2, f"wgan-train: error: {error}\n")
     except KeyboardInterrupt:
-        print("\ninterrupted; continue with --resume and the same --out", file=sys.stderr)
+        print("\ninterrupted; the last checkpoint is kept: continue with --out DIR --resume", file=sys.stderr)
         return 130
+    if summary.get("status") == "interrupted":
+        return 128 + summary["signal"]
     return 0 if summary.get("status") in ("finished", "killed") else 1
 
 

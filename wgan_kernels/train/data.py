@@ -18,6 +18,7 @@ import torch.nn.functional as F
 TOY_SETS = ("8gaussians", "25gaussians", "swissroll")
 IMAGE_SETS = ("digits", "cifar10", "npy")
 DATA_SETS = TOY_SETS + IMAGE_SETS
+NPZ_KEYS = ("images", "x", "data")  # the array a .npz holds the images in (else its only array)
 
 
 class ToySampler:
@@ -176,7 +177,7 @@ def load_cifar10_images(path: str) -> np.ndarray:
 
 
 def load_array_images(path: str) -> np.ndarray:
-    """A .npy array, or a .npz archive (key 'images', 'x', 'data', or its only array)."""
+    """A .npy array, or a .npz archive (the first of NPZ_KEYS it has, or its only array)."""
     if not path:
         raise ValueError("--data npy needs --data-path: a .npy or .npz file of images")
     if not os.path.isfile(path):
@@ -188,9 +189,10 @@ def load_array_images(path: str) -> np.ndarray:
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             keys = list(loaded.keys())
-            key = next((k for k in ("images", "x", "data") if k in keys), keys[0] if len(keys) == 1 else None)
+            key = next((k for k in NPZ_KEYS if k in keys), keys[0] if len(keys) == 1 else None)
             if key is None:
-                raise ValueError(f"{path!r}: expected an array named 'images', 'x' or 'data' (or a single array), found {keys}")
+                names = ", ".join(repr(k) for k in NPZ_KEYS)
+                raise ValueError(f"{path!r}: expected an array named {names} (or a single array), found {keys}")
             array = loaded[key]
     else:
         array = loaded

@@ -1,5 +1,6 @@
-"""Local multi-process runs without torchrun (used by the tests): spawns world_size CPU
-processes that rendezvous on 127.0.0.1 and train with DDP over gloo."""
+"""Data-parallel training: rank and world size from torchrun's environment (Dist), the penalty's
+sample points drawn on the global batch, and local multi-process CPU runs without torchrun
+(launch_local, used by the tests: world_size processes on 127.0.0.1, DDP over gloo)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,91 @@ import socket
 import sys
 
 import torch
+import torch.distributed as dist
 import torch.multiprocessing as mp
+
+import wgan_kernels as wk
+
+
+class Dist:
+    """rank / world size from torchrun's environment; world 1 when not distributed."""
+
+    def __init__(self, device_kind: str):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.owns_group = False
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
+            self.owns_group = True
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, n: int) -> slice:
+        """This rank's contiguous rows of a global batch of n."""
+        if n % self.world:
+            raise ValueError(f"the global batch {n} must be divisible by the number of processes {self.world}")
+        size = n // self.world
+        return slice(self.rank * size, (self.rank + 1) * size)
+
+    def broadcast(self, obj):
+        if self.world == 1:
+            return obj
+        holder = [obj]
+        dist.broadcast_object_list(holder, src=0)
+        return holder[0]
+
+    def reduce_metrics(self, means: torch.Tensor, maxima: torch.Tensor):
+        if self.world > 1:
+            dist.all_reduce(means, op=dist.ReduceOp.SUM)
+            means /= self.world
+            dist.all_reduce(maxima, op=dist.ReduceOp.MAX)
+        return means, maxima
+
+    def max_over_ranks(self, value: int, device: torch.device) -> int:
+        """The largest of every rank's value (1 process: the value itself)."""
+        if self.world == 1:
+            return value
+        t = torch.tensor([value], dtype=torch.int64, device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t.item())
+
+    def all_true(self, flag: bool, device: torch.device) -> bool:
+        if self.world == 1:
+            return flag
+        t = torch.tensor([float(flag)], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return bool(t.item())
+
+    def barrier(self):
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self):
+        if self.owns_group:
+            dist.destroy_process_group()
+
+
+def global_points(sampling: str, real_global: torch.Tensor, fake: torch.Tensor, rows: slice, seed: int):
+    """This rank's rows of a penalty's sample points drawn on the global batch (the Philox streams
+    of wk.interpolate and wk.perturb are indexed by row, and perturb's amplitude is the std of the
+    whole batch), so N ranks see the points one process would. None where the points are the
+    local samples themselves (sampling 'real' / 'fake')."""
+    if sampling == "perturb_real":
+        return wk.perturb(real_global, seed=seed)[rows]
+    if sampling == "interpolate":
+        fake_global = torch.zeros_like(real_global)  # other ranks' rows: any value, only ours are kept
+        fake_global[rows] = fake
+        return wk.interpolate(real_global, fake_global, seed=seed)[rows]
+    if sampling in ("real", "fake"):
+        return None
+    raise ValueError(f"no global sampling for {sampling!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# local multi-process runs
 
 
 def free_port() -> int:

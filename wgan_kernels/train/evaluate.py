@@ -7,6 +7,9 @@ import csv
 import numpy as np
 import torch
 
+from .. import METHODS
+from ..penalties import CLIP, GRADIENT_PENALTIES, parts_in_loss
+
 
 def w1_assignment(real: np.ndarray, fake: np.ndarray) -> float:
     """W1 between two equal-size samples by minimum-cost assignment, Euclidean cost on
@@ -62,7 +65,7 @@ def save_levels(path_stem: str, iteration: int, xs, ys, values, real, fake) -> s
     return path_stem + ".png"
 
 
-def save_image_grid(path: str, images: np.ndarray, iteration: int, columns: int = 8) -> str:
+def save_image_grid(path: str, images: np.ndarray, title: str, columns: int = 8) -> str:
     """images: (N, C, H, W) in [-1, 1]."""
     images = np.clip((images + 1.0) / 2.0, 0.0, 1.0)
     n, c, h, w = images.shape
@@ -76,16 +79,37 @@ def save_image_grid(path: str, images: np.ndarray, iteration: int, columns: int 
     ax.imshow(grid[..., 0] if c == 1 else grid, cmap="gray" if c == 1 else None, vmin=0, vmax=1,
               interpolation="nearest")
     ax.set_axis_off()
-    ax.set_title(f"samples, iteration {iteration}", fontsize=8)
+    ax.set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def plot_metrics(metrics_csv: str, path: str, initial_w1: float | None = None) -> str | None:
-    """Curves of critic loss, penalty (above / below target), gradient norms and W1 (with the
-    untrained generator's at iteration 0)."""
+def metric_panels(penalty: str) -> list:
+    """The panels of metrics.png: [([(column, label), ...], title), ...]. The penalty panel holds
+    what the loss of `penalty` contains; the rest is labelled as diagnostics."""
+    in_loss = parts_in_loss(penalty)
+    panels = [([("critic_loss", "critic loss (without the penalty)"), ("generator_loss", "generator loss")], "losses")]
+    if penalty != CLIP:
+        lines = [("penalty", "penalty (lambda * term, in the critic loss)")]
+        if in_loss == ("above", "below"):  # two-sided: both parts are in the loss
+            lines += [("penalty_above", "its part from norms above the target"),
+                      ("penalty_below", "its part from norms below the target")]
+        panels.append((lines, f"penalty {penalty!r} as in the loss"))
+        if penalty in GRADIENT_PENALTIES and in_loss == ("above",) and METHODS[penalty].target > 0:  # lp
+            panels.append(([("penalty_below", "lambda * mean (1 - n)^2 over norms n < 1")],
+                           "diagnostic, not in the loss: part from norms below the target (GP would add it)"))
+    panels.append(([("grad_norm_mean", "mean"), ("grad_norm_max", "max"), ("grad_norm_min", "min")],
+                   "diagnostic: critic gradient norms"))
+    panels.append(([("w1", "W1 estimate")], "W1 estimate (assignment)"))
+    return panels
+
+
+def plot_metrics(metrics_csv: str, path: str, penalty: str, initial_w1: float | None = None) -> str | None:
+    """Curves of metrics.csv: losses, the penalty as the loss contains it, gradient norms, W1 (with
+    the untrained generator's at iteration 0), and for one-sided penalties the part below the
+    target as a diagnostic in its own panel (it is not in the loss)."""
     with open(metrics_csv, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
@@ -99,26 +123,27 @@ def plot_metrics(metrics_csv: str, path: str, initial_w1: float | None = None) -
                 ys.append(float(row[name]))
         return xs, ys
 
+    panels = metric_panels(penalty)
     plt = _pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
-    panels = [
-        (axes[0, 0], ["critic_loss", "generator_loss"], "loss (critic without penalty)"),
-        (axes[0, 1], ["penalty", "penalty_above", "penalty_below"], "penalty"),
-        (axes[1, 0], ["grad_norm_mean", "grad_norm_max", "grad_norm_min"], "critic gradient norm"),
-        (axes[1, 1], ["w1"], "W1 estimate (assignment)"),
-    ]
-    for ax, names, title in panels:
-        for name in names:
+    ncols = 2
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(10, 3.5 * nrows), squeeze=False)
+    for ax, (lines, title) in zip(axes.flat, panels):
+        for name, label in lines:
             xs, ys = column(name)
             if name == "w1" and initial_w1 is not None:
                 xs, ys = [0] + xs, [initial_w1] + ys
             if xs:
-                ax.plot(xs, ys, label=name, marker="o" if name == "w1" else None, markersize=3)
-        ax.set_title(title)
+                ax.plot(xs, ys, label=label, marker="o" if name == "w1" else None, markersize=3)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("generator iteration")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+

@@ -9,79 +9,31 @@ import json
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
 import wgan_kernels as wk
+from wgan_kernels.penalties import CLIP, critic_penalty, gradient_norms
 
 from . import checkpoint as ckpt
 from . import evaluate
-from .config import GRADIENT_PENALTIES, PAIR_PENALTIES, TRAJECTORY_FIELDS, TrainConfig, resolve
+from .config import TrainConfig, changed_settings, given_settings, resolve, with_saved_settings
 from .data import ToySampler, make_sampler
+from .distributed import Dist, global_points
+from .extras import require_train_extra
 from .models import build_models
 
 METRIC_COLUMNS = ("iteration", "critic_loss", "penalty", "penalty_above", "penalty_below", "grad_norm_mean",
                   "grad_norm_max", "grad_norm_min", "generator_loss", "w1", "step_time", "critic_steps", "lr")
-# points of these methods are drawn from the global batch (so that N processes match 1 process)
-GLOBAL_SAMPLING = {"gp": "interpolate", "lp": "interpolate", "dragan": "perturb_real"}
 
 
 class Diverged(Exception):
     pass
-
-
-# ---------------------------------------------------------------------------------------
-# distributed helpers
-
-
-class Dist:
-    """rank / world size from torchrun's environment; world 1 when not distributed."""
-
-    def __init__(self, device_kind: str):
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        self.owns_group = False
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
-            self.owns_group = True
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def shard(self, n: int) -> slice:
-        """This rank's contiguous rows of a global batch of n."""
-        if n % self.world:
-            raise ValueError(f"the global batch {n} must be divisible by the number of processes {self.world}")
-        size = n // self.world
-        return slice(self.rank * size, (self.rank + 1) * size)
-
-    def broadcast(self, obj):
-        if self.world == 1:
-            return obj
-        holder = [obj]
-        dist.broadcast_object_list(holder, src=0)
-        return holder[0]
-
-    def reduce_metrics(self, means: torch.Tensor, maxima: torch.Tensor):
-        if self.world > 1:
-            dist.all_reduce(means, op=dist.ReduceOp.SUM)
-            means /= self.world
-            dist.all_reduce(maxima, op=dist.ReduceOp.MAX)
-        return means, maxima
-
-    def barrier(self):
-        if self.world > 1:
-            dist.barrier()
-
-    def close(self):
-        if self.owns_group:
-            dist.destroy_process_group()
 
 
 def pick_device(choice: str, local_rank: int) -> torch.device:
@@ -90,6 +42,36 @@ def pick_device(choice: str, local_rank: int) -> torch.device:
             raise ValueError("--device cuda was asked for, but torch.cuda.is_available() is False")
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
+
+
+class StopOnSignal:
+    """SIGINT (Ctrl-C) and SIGTERM ask the run to finish the iteration in progress, checkpoint it
+    and stop; a second signal stops at once (KeyboardInterrupt; the last checkpoint is kept).
+    Handlers are installed only in the main thread and restored on exit."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, announce: bool):
+        self.signum, self.announce, self.previous = 0, announce, {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+        self.previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signum:
+            self.__exit__()
+            raise KeyboardInterrupt
+        self.signum = signum
+        if self.announce:
+            print(f"\n{signal.Signals(signum).name}: finishing the iteration in progress, then saving a checkpoint "
+                  "(send it again to stop at once)", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -144,15 +126,15 @@ class Trainer:
         self.out, self.plots = c.out, os.path.join(c.out, "plots")
         self.ckpt_path = os.path.join(self.out, ckpt.CHECKPOINT)
         self.metrics_path = os.path.join(self.out, "metrics.csv")
+        self.summary_path = os.path.join(self.out, "summary.json")
 
         # seeds first: model initialisation draws from the global generators
         torch.manual_seed(c.seed)
         np.random.seed(c.seed % 2**32)
         random.seed(c.seed)
         self.sampler = make_sampler(c.data, c.data_path, c.seed, c.image_size)
-        self.data_shape = self.sampler.shape
         self.generator, self.critic = build_models(
-            c.model, self.data_shape, hidden=c.hidden, layers=c.layers, latent_dim=c.latent_dim,
+            c.model, self.sampler.shape, hidden=c.hidden, layers=c.layers, latent_dim=c.latent_dim,
             channels=c.channels, critic_blocks=c.critic_blocks, critic_norm=c.critic_norm)
         self.latent_dim = self.generator.latent_dim
         self.channels_last = self.sampler.is_image and (
@@ -173,7 +155,8 @@ class Trainer:
 
         self.iteration, self.critic_steps, self.elapsed, self.wall_before = 0, 0, 0.0, 0.0
         self.segment_start = time.perf_counter()
-        self.initial_w1, self.last_w1 = None, None
+        self.initial_w1, self.last_w1, self.last_w1_at = None, None, None
+        self.checkpoint_at = None  # iteration of the checkpoint on disk
         self._prepare_run_directory()
         if self.dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -222,19 +205,19 @@ class Trainer:
                 with open(self.metrics_path, "w", newline="") as handle:
                     csv.writer(handle).writerow(METRIC_COLUMNS)
             _write_json(os.path.join(self.out, "config.json"), self.c.to_dict())
-            summary = os.path.join(self.out, "summary.json")
-            if os.path.exists(summary) and self.iteration < c.iterations:
-                os.remove(summary)  # the run goes on: it is no longer finished
+            if os.path.exists(self.summary_path) and self.iteration < c.iterations:
+                os.remove(self.summary_path)  # the run goes on: it is no longer finished
         self.dist.barrier()
 
     def _load_checkpoint(self):
         state = ckpt.load(self.ckpt_path, self.device)
-        saved = state.get("config", {})
-        current = self.c.to_dict()
-        changed = [f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in TRAJECTORY_FIELDS
-                   if k in saved and saved[k] != current[k]]
+        changed = changed_settings(state.get("config", {}), self.c.to_dict())
         if changed:
-            raise ValueError(f"--resume with settings that differ from the run in {self.out!r}: " + "; ".join(changed))
+            raise ValueError(f"the checkpoint in {self.out!r} was written with other settings than its config.json: "
+                             + "; ".join(changed))
+        if int(state["iteration"]) > self.c.iterations:
+            raise ValueError(f"--iterations {self.c.iterations} is below the {state['iteration']} iterations the run "
+                             f"in {self.out!r} has done")
         self.generator.load_state_dict(state["generator"])
         self.critic.load_state_dict(state["critic"])
         self.opt_g.load_state_dict(state["opt_generator"])
@@ -243,24 +226,24 @@ class Trainer:
         self.scaler_c.load_state_dict(state.get("scaler_critic", {}) or {})
         ckpt.set_rng_state(state["rng"], self.noise, self.sampler, self.device)
         self.iteration, self.critic_steps = int(state["iteration"]), int(state["critic_steps"])
+        self.checkpoint_at = self.iteration
         self.elapsed = float(state.get("elapsed", 0.0))
         self.wall_before = float(state.get("wall_time", 0.0))
         self.initial_w1, self.last_w1 = state.get("initial_w1"), state.get("last_w1")
+        self.last_w1_at = state.get("last_w1_at")
         if self.dist.main:
             print(f"resumed {self.out!r} at iteration {self.iteration}", file=sys.stderr)
 
     def parameters_finite(self) -> bool:
         flags = torch.stack([p.isfinite().all() for m in (self.generator, self.critic) for p in m.parameters()])
-        ok = flags.all().float()
-        if self.dist.world > 1:
-            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-        return bool(ok.item())
+        return self.dist.all_true(bool(flags.all()), self.device)
 
     def wall_time(self) -> float:
         """Seconds of wall time over all segments of a resumed run (setup, evaluation included)."""
         return self.wall_before + time.perf_counter() - self.segment_start
 
     def save_checkpoint(self):
+        self.checkpoint_at = self.iteration
         if not self.dist.main:
             return
         state = {
@@ -270,11 +253,12 @@ class Trainer:
             "opt_generator": self.opt_g.state_dict(), "opt_critic": self.opt_c.state_dict(),
             "scaler_generator": self.scaler_g.state_dict(), "scaler_critic": self.scaler_c.state_dict(),
             "rng": ckpt.rng_state(self.noise, self.sampler, self.device),
-            "initial_w1": self.initial_w1, "last_w1": self.last_w1, "config": self.c.to_dict(),
+            "initial_w1": self.initial_w1, "last_w1": self.last_w1, "last_w1_at": self.last_w1_at,
+            "config": self.c.to_dict(),
         }
         ckpt.save_atomic(state, self.ckpt_path)
 
-    # -- one step ------------------------------------------------------------------------
+    # -- one iteration ---------------------------------------------------------------------
 
     def autocast(self):
         if self.amp_dtype is None:
@@ -288,88 +272,58 @@ class Trainer:
     def _latent(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=self.noise)
 
-    def _draw_seed(self) -> int:
-        return int(torch.randint(0, 2**62, (), generator=self.noise))
-
-    def _penalty_points(self, real_global, real, fake, rows, seed):
-        """The method's sample points for this rank, drawn on the global batch (the Philox
-        stream of wk.interpolate / wk.perturb is indexed by row), so N ranks see the rows that
-        1 process would."""
-        if GLOBAL_SAMPLING[self.c.penalty] == "perturb_real":
-            return wk.perturb(real_global, seed=seed)[rows]
-        fake_global = torch.zeros_like(real_global)
-        fake_global[rows] = fake
-        return wk.interpolate(real_global, fake_global, seed=seed)[rows]
-
     def critic_step(self, acc: dict, last: bool):
+        """One critic update. Every rank draws the same global batch and trains on its rows."""
         c, d = self.c, self.dist
         rows = d.shard(c.batch_size)
         real_global = self._to_device(self.sampler.sample(c.batch_size))
         z = self._latent(c.batch_size)[rows]
-        seed = self._draw_seed()
+        seed = int(torch.randint(0, 2**62, (), generator=self.noise))  # the penalty's points
         real = real_global[rows]
         with torch.no_grad(), self.autocast():
             fake = self.generator(z.to(self.device)).to(real.dtype)
         if self.channels_last:
             fake = fake.contiguous(memory_format=torch.channels_last)
         self.critic_steps += 1
-        lazy = c.lazy_every
-        apply_penalty = c.penalty != "clip" and (self.critic_steps - 1) % lazy == 0
-        weight = c.lam * lazy
+        penalise = c.penalty != CLIP and (self.critic_steps - 1) % c.lazy_every == 0
 
         with self.autocast():
             out = self.critic_ddp(torch.cat([real, fake])).float()
         f_real, f_fake = out[: len(real)], out[len(real):]
         critic_loss = f_fake.mean() - f_real.mean()
-        loss = critic_loss
-        stats = None
-        if apply_penalty and c.penalty in GRADIENT_PENALTIES:
+        loss, penalty = critic_loss, None
+        if penalise:
+            points = global_points(wk.METHODS[c.penalty].sampling, real_global, fake, rows, seed) \
+                if d.world > 1 and c.penalty in wk.METHODS else None
             grad_scale = self.scaler_c.get_scale() if self.scaler_c.is_enabled() else None
             with self.autocast():
-                if d.world > 1 and c.penalty in GLOBAL_SAMPLING:
-                    points = self._penalty_points(real_global, real, fake, rows, seed)
-                    penalty, stats = wk.gradient_penalty(
-                        self.critic_ddp, points, points, method=c.penalty, sampling="real", weight=weight,
-                        grad_scale=grad_scale, return_stats=True)
-                else:
-                    penalty, stats = wk.gradient_penalty(
-                        self.critic_ddp, real, fake, method=c.penalty, weight=weight, seed=seed,
-                        grad_scale=grad_scale, return_stats=True)
-            loss = loss + penalty
-            acc["penalty"].append(penalty.detach() / lazy)
-            acc["above"].append(stats.part_above * c.lam)
-            acc["below"].append(stats.part_below * c.lam)
-        elif apply_penalty and c.penalty in PAIR_PENALTIES:
-            penalty = wk.pair_penalty(f_real, f_fake, real, fake, kind=c.penalty, weight=weight, p=c.pair_p)
-            loss = loss + penalty
-            acc["penalty"].append(penalty.detach() / lazy)
-            acc["above"].append(penalty.detach() / lazy)  # one-sided: all of it is above the bound
-            acc["below"].append(torch.zeros((), device=self.device))
-        elif c.penalty == "clip":
-            acc["penalty"].append(torch.zeros((), device=self.device))
-            acc["above"].append(torch.zeros((), device=self.device))
-            acc["below"].append(torch.zeros((), device=self.device))
+                penalty = critic_penalty(c.penalty, self.critic_ddp, real, fake, f_real, f_fake,
+                                         weight=c.lam * c.lazy_every, seed=seed, points=points,
+                                         grad_scale=grad_scale, pair_p=c.pair_p)
+            loss = loss + penalty.loss
 
         self.opt_c.zero_grad(set_to_none=True)
         self.scaler_c.scale(loss).backward()
         self.scaler_c.step(self.opt_c)
         self.scaler_c.update()
-        if c.penalty == "clip":
+        if c.penalty == CLIP:
             wk.clip_weights_(self.critic, c.clip_value)
-        acc["critic_loss"].append(critic_loss.detach())
-        if stats is None and last and not acc["norms"]:
-            stats = self._diagnostic_norms(real, fake, seed)
-        if stats is not None:
-            acc["norms"].append(torch.stack([stats.mean_norm, stats.max_norm, stats.min_norm]).float())
 
-    def _diagnostic_norms(self, real, fake, seed):
-        """Critic gradient norms at interpolates, for runs whose penalty does not compute them
-        (clip, pair penalties, lazy steps). A plain first-order gradient: no double backward."""
-        points = wk.interpolate(real.detach(), fake.detach(), seed=seed).requires_grad_(True)
-        with self.autocast():
-            out = self.critic(points).float()
-        (grad,) = torch.autograd.grad(out.sum(), points)
-        return wk.penalty_stats(grad)
+        acc["critic_loss"].append(critic_loss.detach())
+        if penalty is not None:  # metrics in units of lambda * term (lazy steps used lazy_every * lambda)
+            acc["penalty"].append(penalty.loss.detach() / c.lazy_every)
+            acc["above"].append(penalty.above * c.lam)
+            acc["below"].append(penalty.below * c.lam)
+        elif c.penalty == CLIP:
+            acc["penalty"].append(torch.zeros((), device=self.device))
+            acc["above"].append(torch.zeros((), device=self.device))
+            acc["below"].append(torch.zeros((), device=self.device))
+        norms = penalty.norms if penalty is not None else None
+        if norms is None and last and not acc["norms"]:
+            with self.autocast():
+                norms = gradient_norms(self.critic, real, fake, seed=seed)
+        if norms is not None:
+            acc["norms"].append(torch.stack([norms.mean_norm, norms.max_norm, norms.min_norm]).float())
 
     def generator_step(self) -> torch.Tensor:
         c = self.c
@@ -388,17 +342,6 @@ class Trainer:
             p.requires_grad_(True)
         return loss.detach()
 
-    @staticmethod
-    def _drop_overflow_steps(acc: dict) -> None:
-        """fp16: a step whose scaled critic gradient overflowed gives a non-finite penalty; the
-        GradScaler skips it and lowers the scale, so it is no divergence and no data point."""
-        if not acc["penalty"]:
-            return
-        finite = torch.stack(acc["penalty"]).isfinite().tolist()
-        for key in ("penalty", "above", "below"):
-            acc[key] = [v for v, ok in zip(acc[key], finite) if ok]
-        acc["norms"] = [v for v in acc["norms"] if bool(v.isfinite().all())]
-
     def critic_steps_for(self, iteration: int) -> int:
         c = self.c
         if c.lp_schedule and iteration <= c.lp_schedule_iterations:
@@ -406,6 +349,7 @@ class Trainer:
         return c.n_critic
 
     def train_iteration(self, iteration: int) -> dict:
+        """n_critic critic steps and one generator step -> the metrics row (averaged over ranks)."""
         c = self.c
         lr = c.lr * (1.0 - (iteration - 1) / c.iterations) if c.lr_decay == "linear" else c.lr
         for opt in (self.opt_g, self.opt_c):
@@ -416,9 +360,11 @@ class Trainer:
         for step in range(n_critic):
             self.critic_step(acc, last=step == n_critic - 1)
         gen_loss = self.generator_step()
-
         if self.scaler_c.is_enabled():
-            self._drop_overflow_steps(acc)
+            _drop_overflow_steps(acc)
+        return self._metrics_row(iteration, acc, gen_loss, n_critic, lr)
+
+    def _metrics_row(self, iteration, acc, gen_loss, n_critic, lr) -> dict:
         nan = torch.tensor(float("nan"), device=self.device)
         mean = lambda xs: torch.stack(xs).mean() if xs else nan  # noqa: E731
         norms = torch.stack(acc["norms"]) if acc["norms"] else torch.full((1, 3), float("nan"), device=self.device)
@@ -426,8 +372,7 @@ class Trainer:
                              mean(acc["below"]), norms[:, 0].mean(), gen_loss.float()])
         maxima = torch.stack([norms[:, 1].max(), -norms[:, 2].min()])
         means, maxima = self.dist.reduce_metrics(means, maxima)
-        m = means.tolist()
-        mx = maxima.tolist()
+        m, mx = means.tolist(), maxima.tolist()
         row = {"iteration": iteration, "critic_loss": m[0], "penalty": m[1], "penalty_above": m[2],
                "penalty_below": m[3], "grad_norm_mean": m[4], "grad_norm_max": mx[0], "grad_norm_min": -mx[1],
                "generator_loss": m[5], "w1": None, "critic_steps": n_critic, "lr": lr}
@@ -437,7 +382,7 @@ class Trainer:
                            f"generator loss {m[5]}")
         return row
 
-    # -- evaluation ----------------------------------------------------------------------
+    # -- evaluation and records ------------------------------------------------------------
 
     @torch.no_grad()
     def generate_eval(self) -> np.ndarray:
@@ -447,84 +392,103 @@ class Trainer:
         self.generator.train(was_training)
         return torch.cat(out).numpy()
 
-    def evaluate_w1(self, fake=None) -> float:
+    def evaluate_w1(self, iteration: int, fake=None) -> float:
         fake = self.generate_eval() if fake is None else fake
-        return evaluate.w1_assignment(self.eval_real, fake)
+        self.last_w1, self.last_w1_at = evaluate.w1_assignment(self.eval_real, fake), iteration
+        return self.last_w1
 
     def save_plots(self, iteration: int, fake=None) -> list:
         fake = self.generate_eval() if fake is None else fake
-        stem = os.path.join(self.plots, f"{'levels' if not self.sampler.is_image else 'samples'}_{iteration:06d}")
         if self.sampler.is_image:
-            return [evaluate.save_image_grid(stem + ".png", fake[:64], iteration)]
+            path = os.path.join(self.plots, f"samples_{iteration:06d}.png")
+            return [evaluate.save_image_grid(path, fake[:64], f"generated samples, iteration {iteration}")]
         self.critic.eval()
         xs, ys, values = evaluate.critic_levels(self.critic, self.eval_real, fake, self.device)
         self.critic.train()
+        stem = os.path.join(self.plots, f"levels_{iteration:06d}")
         return [evaluate.save_levels(stem, iteration, xs, ys, values, self.eval_real, fake)]
+
+    def _start_records(self):
+        """Rank 0, before the first iteration: the untrained generator's W1 estimate, its plot if
+        asked for, and for images a grid of real samples (to check the data loading)."""
+        fake = self.generate_eval()
+        self.initial_w1 = self.evaluate_w1(0, fake)
+        if 0 in self.c.plot_at:
+            self.save_plots(0, fake)
+        if self.sampler.is_image:
+            evaluate.save_image_grid(os.path.join(self.plots, "real_samples.png"), self.eval_real[:64],
+                                     "real samples (the training data as loaded, in [-1, 1])")
+
+    def _record(self, row: dict, metrics, writer, bar) -> None:
+        """Rank 0, after an iteration: W1, plots, the metrics row, TensorBoard, progress bar."""
+        c, iteration = self.c, row["iteration"]
+        last = iteration == c.iterations
+        fake = None
+        if iteration % c.eval_every == 0 or last:
+            fake = self.generate_eval()
+            row["w1"] = self.evaluate_w1(iteration, fake)
+        plot = (last or iteration % c.sample_every == 0) if self.sampler.is_image else (last or iteration in c.plot_at)
+        if plot:
+            self.save_plots(iteration, fake)
+        csv.writer(metrics).writerow([_fmt(row.get(k)) for k in METRIC_COLUMNS])
+        metrics.flush()
+        if writer is not None:
+            for key, value in row.items():
+                if key != "iteration" and value is not None and not (isinstance(value, float) and math.isnan(value)):
+                    writer.add_scalar(key, value, iteration)
+        bar.set_postfix(loss=f"{row['critic_loss']:.3g}", pen=f"{row['penalty']:.3g}",
+                        gnorm=f"{row['grad_norm_mean']:.3g}",
+                        w1=f"{self.last_w1:.3g}" if self.last_w1 is not None else "-", refresh=False)
+        bar.update(1)
 
     # -- the run -------------------------------------------------------------------------
 
     def run(self) -> dict:
         c, main = self.c, self.dist.main
-        summary_path = os.path.join(self.out, "summary.json")
-        if self.iteration >= c.iterations and os.path.exists(summary_path):
-            with open(summary_path) as handle:
+        if self.iteration >= c.iterations and os.path.exists(self.summary_path):
+            with open(self.summary_path) as handle:
                 summary = json.load(handle)
             if main:
-                print(f"{self.out!r} already finished {self.iteration} iterations (status {summary.get('status')})")
+                print(f"{self.out!r} already finished {self.iteration} iterations (status {summary.get('status')}); "
+                      "a larger --iterations extends it")
             return summary
-        writer = self._tensorboard()
-        plot_at = set(c.plot_at)
         if self.iteration == 0 and main:
-            fake = self.generate_eval()
-            self.initial_w1 = self.last_w1 = self.evaluate_w1(fake)
-            if 0 in plot_at:
-                self.save_plots(0, fake)
+            self._start_records()
         self.initial_w1 = self.dist.broadcast(self.initial_w1)
 
         from tqdm import tqdm
 
+        writer = self._tensorboard()
         bar = tqdm(total=c.iterations, initial=self.iteration, disable=not (c.progress and main),
                    dynamic_ncols=True, desc="wgan-train", unit="it")
-        status, message = "finished", None
+        status, message, stop = "finished", None, 0
         metrics = open(self.metrics_path, "a", newline="") if main else None
         try:
-            while self.iteration < c.iterations:
-                iteration = self.iteration + 1
-                start = time.perf_counter()
-                try:
-                    row = self.train_iteration(iteration)
-                except Diverged as error:
-                    status, message = "diverged", str(error)
-                    break
-                row["step_time"] = time.perf_counter() - start
-                self.iteration = iteration
-                self.elapsed += row["step_time"]
-                last = iteration == c.iterations
-                if main:
-                    fake = None
-                    if iteration % c.eval_every == 0 or last:
-                        fake = self.generate_eval()
-                        row["w1"] = self.last_w1 = self.evaluate_w1(fake)
-                    if (not self.sampler.is_image and (iteration in plot_at or last)) or (
-                            self.sampler.is_image and (last or iteration % c.sample_every == 0)):
-                        self.save_plots(iteration, fake)
-                    csv.writer(metrics).writerow([_fmt(row.get(k)) for k in METRIC_COLUMNS])
-                    metrics.flush()
-                    if writer is not None:
-                        for key, value in row.items():
-                            if key != "iteration" and value is not None and not (isinstance(value, float) and math.isnan(value)):
-                                writer.add_scalar(key, value, iteration)
-                    bar.set_postfix(loss=f"{row['critic_loss']:.3g}", pen=f"{row['penalty']:.3g}",
-                                    gnorm=f"{row['grad_norm_mean']:.3g}",
-                                    w1=f"{self.last_w1:.3g}" if self.last_w1 is not None else "-", refresh=False)
-                    bar.update(1)
-                if iteration % c.checkpoint_every == 0 or last:
-                    if not self.parameters_finite():  # the last update blew up: keep the older checkpoint
-                        status, message = "diverged", f"non-finite parameters after iteration {iteration}"
+            with StopOnSignal(announce=main) as signals:
+                while self.iteration < c.iterations:
+                    iteration = self.iteration + 1
+                    start = time.perf_counter()
+                    try:
+                        row = self.train_iteration(iteration)
+                    except Diverged as error:
+                        status, message = "diverged", str(error)
                         break
-                    self.save_checkpoint()
-                if c.kill_at is not None and iteration >= c.kill_at and not last:
-                    return {"status": "killed", "iteration": iteration}
+                    row["step_time"] = time.perf_counter() - start
+                    self.iteration = iteration
+                    self.elapsed += row["step_time"]
+                    if main:
+                        self._record(row, metrics, writer, bar)
+                    stop = self.dist.max_over_ranks(signals.signum, self.device)
+                    if iteration % c.checkpoint_every == 0 or iteration == c.iterations or stop:
+                        if not self.parameters_finite():  # the last update blew up: keep the older checkpoint
+                            status, message = "diverged", f"non-finite parameters after iteration {iteration}"
+                            break
+                        self.save_checkpoint()
+                    if stop and iteration < c.iterations:
+                        status, message = "interrupted", f"stopped by {signal.Signals(stop).name}"
+                        break
+                    if c.kill_at is not None and iteration >= c.kill_at and iteration < c.iterations:
+                        return {"status": "killed", "iteration": iteration}
         finally:
             bar.close()
             if metrics is not None:
@@ -533,16 +497,16 @@ class Trainer:
                 writer.close()
         self.dist.barrier()
         summary = {
-            "status": status, "iterations": self.iteration, "final_w1": self.last_w1, "initial_w1": self.initial_w1,
-            "wall_time": self.wall_time(), "train_time": self.elapsed, "out": self.out, "data": c.data, "penalty": c.penalty, "lambda": c.lam,
-            "seed": c.seed, "message": message, "world_size": self.dist.world,
+            "status": status, "iterations": self.iteration, "final_w1": self.last_w1, "final_w1_at": self.last_w1_at,
+            "initial_w1": self.initial_w1, "wall_time": self.wall_time(), "train_time": self.elapsed, "out": self.out,
+            "data": c.data, "penalty": c.penalty, "lambda": c.lam, "seed": c.seed, "message": message,
+            "world_size": self.dist.world, "checkpoint_iteration": self.checkpoint_at, "signal": stop or None,
         }
         if main:
-            metrics_png = evaluate.plot_metrics(self.metrics_path, os.path.join(self.plots, "metrics.png"),
-                                               self.initial_w1)
+            summary["metrics_plot"] = evaluate.plot_metrics(self.metrics_path, os.path.join(self.plots, "metrics.png"),
+                                                            c.penalty, self.initial_w1)
             summary["plots"] = self.plots
-            summary["metrics_plot"] = metrics_png
-            _write_json(summary_path, summary)
+            _write_json(self.summary_path, summary)
             self._report(summary)
         return summary
 
@@ -557,29 +521,54 @@ class Trainer:
 
     def _report(self, s: dict) -> None:
         if s["status"] == "diverged":
-            print(f"DIVERGED: {s['message']}. Stopped; the last good checkpoint is kept in {self.ckpt_path}",
-                  file=sys.stderr)
-        kind = "critic level sets levels_*.png/.npz" if not self.sampler.is_image else "sample grids samples_*.png"
+            kept = (f"the last good checkpoint (iteration {s['checkpoint_iteration']}) is kept in {self.ckpt_path}"
+                    if s["checkpoint_iteration"] is not None else
+                    f"no checkpoint was written (the first was due at iteration {self.c.checkpoint_every})")
+            print(f"DIVERGED: {s['message']}. Stopped; {kept}", file=sys.stderr)
+        elif s["status"] == "interrupted":
+            print(f"interrupted ({s['message']}) after iteration {s['iterations']}, checkpoint saved; continue with: "
+                  f"wgan-train --out {self.out} --resume", file=sys.stderr)
         print(f"run directory: {self.out}")
-        print(f"plots: {self.plots} ({kind}, metrics.png)")
+        files = os.listdir(self.plots) if os.path.isdir(self.plots) else []
+        kinds = [label for prefix, label in (("levels_", "critic level sets levels_*.png/.npz"),
+                                             ("samples_", "generated samples samples_*.png"),
+                                             ("real_samples", "real_samples.png"), ("metrics", "metrics.png"))
+                 if any(f.startswith(prefix) for f in files)]
+        if kinds:
+            print(f"plots: {self.plots} ({', '.join(kinds)})")
         fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+        if s["status"] == "finished":
+            last = f"final {fmt(s['final_w1'])} after {s['iterations']} iterations"
+        elif s["final_w1_at"]:
+            last = f"{fmt(s['final_w1'])} at iteration {s['final_w1_at']} (the last estimate)"
+        else:
+            last = "no estimate after training started"
         print(f"W1 estimate (assignment, {self.c.eval_samples} real vs {self.c.eval_samples} generated): "
-              f"untrained generator {fmt(s['initial_w1'])} -> final {fmt(s['final_w1'])} "
-              f"after {s['iterations']} iterations")
+              f"untrained generator {fmt(s['initial_w1'])} -> {last}")
         print(f"time: {s['wall_time']:.1f} s wall, {s['train_time']:.1f} s in training steps")
 
     def close(self):
         self.dist.close()
 
 
+def _drop_overflow_steps(acc: dict) -> None:
+    """fp16: a step whose scaled critic gradient overflowed gives a non-finite penalty; the
+    GradScaler skips it and lowers the scale, so it is no divergence and no data point."""
+    if not acc["penalty"]:
+        return
+    finite = torch.stack(acc["penalty"]).isfinite().tolist()
+    for key in ("penalty", "above", "below"):
+        acc[key] = [v for v, ok in zip(acc[key], finite) if ok]
+    acc["norms"] = [v for v in acc["norms"] if bool(v.isfinite().all())]
+
+
 def run(config: TrainConfig | dict) -> dict:
     """Trains per config (a TrainConfig, or a dict of its fields; 'lambda' may stand for 'lam')
-    and returns the summary dict (the content of summary.json)."""
-    if isinstance(config, dict):
-        fields = dict(config)
-        if "lambda" in fields:
-            fields["lam"] = fields.pop("lambda")
-        config = TrainConfig(**fields)
+    and returns the summary dict (the content of summary.json). With resume=True the settings
+    come from the run directory's config.json, with the given ones on top (config.py:
+    with_saved_settings)."""
+    require_train_extra()
+    config = with_saved_settings(given_settings(config))
     threads = torch.get_num_threads()
     try:
         trainer = Trainer(config)
@@ -592,6 +581,6 @@ def run(config: TrainConfig | dict) -> dict:
 
 
 def run_from_args(argv=None) -> dict:
-    from .config import parse_args
+    from .config import parse_given
 
-    return run(parse_args(argv))
+    return run(parse_given(argv))
