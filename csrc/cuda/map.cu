@@ -10,6 +10,10 @@
 #include <ATen/cuda/PhiloxUtils.cuh>
 #include <torch/library.h>
 
+#include <c10/util/safe_numerics.h>
+
+#include <array>
+#include <limits>
 #include <mutex>
 
 #include "../penalty.h"
@@ -109,8 +113,10 @@ void launch_map_rows(std::initializer_list<Tensor> inputs, std::initializer_list
 
 // (seed, Philox counter offset) of a draw: an int seed selects its fixed stream (offset 0, as on
 // the CPU); none takes them from the generator, advancing it, under the generator's mutex.
-[[maybe_unused]] at::PhiloxCudaState philox_state(const std::optional<int64_t>& seed, const std::optional<at::Generator>& generator,
+at::PhiloxCudaState philox_state(const std::optional<int64_t>& seed, const std::optional<at::Generator>& generator,
                                  const Tensor& like) {
+  TORCH_CHECK(!(seed.has_value() && generator.has_value() && generator->defined()),
+              "pass either seed or generator, not both");
   if (seed.has_value()) return at::PhiloxCudaState(static_cast<uint64_t>(*seed), 0);
   auto* gen = at::get_generator_or_default<at::CUDAGeneratorImpl>(
       generator, at::cuda::detail::getDefaultCUDAGenerator(like.get_device()));
@@ -162,14 +168,6 @@ std::tuple<Tensor, Tensor> interpolate_rows(const Tensor& real, const Tensor& fa
   return {out.result, weights};
 }
 
-// The (B,) weights alone: the same kernel over rows of no elements.
-Tensor interpolation_weights(int64_t rows, const at::PhiloxCudaState& philox, int64_t row_offset, const Tensor& like) {
-  Tensor weights = at::empty({rows}, like.options().dtype(at::kFloat));
-  launch_map_rows<float>({weights, weights}, {weights}, rows, 0,
-                         Lerp<float>{philox, row_offset, weights.mutable_data_ptr<float>()});
-  return weights;
-}
-
 template <typename A>
 struct LerpBackwardRow {
   A t, u;
@@ -189,31 +187,53 @@ struct LerpBackward {
   }
 };
 
-// (grad_real, grad_fake) = (t grad_out, (1 - t) grad_out) with the forward's t.
-std::tuple<Tensor, Tensor> interpolate_backward_rows(const Tensor& grad_out, const Tensor& weights) {
-  check_rows(grad_out, "grad_out");
-  c10::cuda::CUDAGuard guard(grad_out.device());
-  RowOutput grad_real = row_output_like(grad_out), grad_fake = row_output_like(grad_out);
-  const Tensor g = matching(grad_out, grad_real.work);
-  const int64_t rows = batch_of(g), n = sample_numel(g);
-  const auto t = per_sample<float>(weights, rows, "t");
-  WGAN_CUDA_DISPATCH(g.scalar_type(), "interpolate_backward_cuda", [&] {
-    using A = acc_t<scalar_t>;
-    launch_map_rows<scalar_t>({g}, {grad_real.work, grad_fake.work}, rows, n, LerpBackward<A>{t.view});
-  });
-  grad_real.finish();
-  grad_fake.finish();
-  return {grad_real.result, grad_fake.result};
-}
-
-// ---------------------------------------------------------------------------------------
-// Backward passes of the reductions: out = c_i * grad_i (and the pair gradients)
-
 template <typename A>
 struct ScaleRow {
   A c;
   __device__ void apply(const A* x, A* y) const { y[0] = c * x[0]; }
 };
+
+// One side of LerpBackward: t g, or (1 - t) g when complement.
+template <typename A>
+struct LerpBackwardSide {
+  static constexpr int kInputs = 1, kOutputs = 1;
+  PerSample<float> weights;
+  bool complement;
+  __device__ ScaleRow<A> row(int64_t i, bool) const {
+    const A t = static_cast<A>(weights[i]);
+    return {complement ? A(1) - t : t};
+  }
+};
+
+// (grad_real, grad_fake) = (t grad_out, (1 - t) grad_out) with the forward's t; a gradient not
+// asked for by output_mask is undefined and not computed.
+std::tuple<Tensor, Tensor> interpolate_backward(const Tensor& grad_out, const Tensor& t,
+                                                std::array<bool, 2> output_mask) {
+  check_rows(grad_out, "grad_out");
+  if (!output_mask[0] && !output_mask[1]) return {};
+  c10::cuda::CUDAGuard guard(grad_out.device());
+  RowOutput grad_real, grad_fake;
+  if (output_mask[0]) grad_real = row_output_like(grad_out);
+  if (output_mask[1]) grad_fake = row_output_like(grad_out);
+  const Tensor g = matching(grad_out, output_mask[0] ? grad_real.work : grad_fake.work);
+  const int64_t rows = batch_of(g), n = sample_numel(g);
+  const auto weights = per_sample<float>(t, rows, "t");
+  WGAN_CUDA_DISPATCH(g.scalar_type(), "interpolate_backward_cuda", [&] {
+    using A = acc_t<scalar_t>;
+    if (output_mask[0] && output_mask[1]) {
+      launch_map_rows<scalar_t>({g}, {grad_real.work, grad_fake.work}, rows, n, LerpBackward<A>{weights.view});
+    } else {
+      launch_map_rows<scalar_t>({g}, {output_mask[0] ? grad_real.work : grad_fake.work}, rows, n,
+                                LerpBackwardSide<A>{weights.view, !output_mask[0]});
+    }
+  });
+  if (output_mask[0]) grad_real.finish();
+  if (output_mask[1]) grad_fake.finish();
+  return {grad_real.result, grad_fake.result};
+}
+
+// ---------------------------------------------------------------------------------------
+// Backward passes of the reductions: out = c_i * grad_i (and the pair gradients)
 
 // grad_norm: d||g||/dg = g / ||g||, taken as 0 at g == 0.
 template <typename A>
@@ -289,49 +309,56 @@ Tensor norm_penalty_backward(const Tensor& grad_out, const Tensor& grad, const T
 }
 
 // pair_penalty: d/dreal_i = c_i (real_i - fake_i) = -d/dfake_i; the critic-value gradients are
-// written once per row.
-template <typename A>
+// written once per row. Outputs = 2: both; 1: c_i (x_i - y_i) for the inputs (x, y) given.
+template <typename A, int Outputs>
 struct DifferenceRow {
   A c;
   __device__ void apply(const A* x, A* y) const {
     const A v = c * (x[0] - x[1]);
     y[0] = v;
-    y[1] = -v;
+    if constexpr (Outputs == 2) y[1] = -v;
   }
 };
 
-template <typename A>
+template <typename A, int Outputs>
 struct PairGradients {
-  static constexpr int kInputs = 2, kOutputs = 2;
+  static constexpr int kInputs = 2, kOutputs = Outputs;
   PerSample<A> upstream, f_real, f_fake, dist;
-  A* grad_f_real;
+  A* grad_f_real;  // nullptr: not asked for
   A* grad_f_fake;
   double factor, p;
   PairKind kind;
-  __device__ DifferenceRow<A> row(int64_t i, bool first) const {
+  __device__ DifferenceRow<A, Outputs> row(int64_t i, bool first) const {
     const A up = static_cast<A>(upstream[i] * factor);
     const auto term = pair_term<A>(kind, f_real[i] - f_fake[i], dist[i], static_cast<A>(p));
-    if (first) {
-      grad_f_real[i] = up * term.d_df;
-      grad_f_fake[i] = -(up * term.d_df);
-    }
+    if (first && grad_f_real) grad_f_real[i] = up * term.d_df;
+    if (first && grad_f_fake) grad_f_fake[i] = -(up * term.d_df);
     return {up * term.d_dx};
   }
 };
 
+// Gradients for (f_real, f_fake, real, fake); one not asked for by output_mask is undefined and
+// not computed (the trainer needs only the critic values').
 std::tuple<Tensor, Tensor, Tensor, Tensor> pair_penalty_backward(
     const Tensor& grad_out, const Tensor& f_real, const Tensor& f_fake, const Tensor& real, const Tensor& fake,
-    const Tensor& dist, c10::string_view kind_name, double weight, double p, c10::string_view reduction_name) {
+    const Tensor& dist, c10::string_view kind_name, double weight, double p, c10::string_view reduction_name,
+    std::array<bool, 4> output_mask) {
   check_rows(real, "real");
   check_like(real, "real", fake, "fake");
   const PairKind kind = parse_pair_kind(kind_name);
   const Reduction reduction = parse_reduction(reduction_name);
   c10::cuda::CUDAGuard guard(real.device());
-  RowOutput grad_real = row_output_like(real), grad_fake = row_output_like(real);
-  const Tensor r = matching(real, grad_real.work), f = matching(fake, grad_real.work);
-  const int64_t rows = batch_of(r), n = sample_numel(r);
+  const bool want_real = output_mask[2], want_fake = output_mask[3];
+  RowOutput grad_real, grad_fake;
+  if (want_real) grad_real = row_output_like(real);
+  if (want_fake) grad_fake = row_output_like(real);
+  const Tensor& work = want_real ? grad_real.work : (want_fake ? grad_fake.work : real);
+  const Tensor r = want_real || want_fake ? matching(real, work) : as_rows(real);
+  const Tensor f = matching(fake, r);
+  const int64_t rows = batch_of(r), n = want_real || want_fake ? sample_numel(r) : 0;
   const auto acc_options = r.options().dtype(acc_dtype(r.scalar_type()));
-  Tensor grad_f_real = at::empty({rows}, acc_options), grad_f_fake = at::empty({rows}, acc_options);
+  Tensor grad_f_real = output_mask[0] ? at::empty({rows}, acc_options) : Tensor();
+  Tensor grad_f_fake = output_mask[1] ? at::empty({rows}, acc_options) : Tensor();
   WGAN_CUDA_DISPATCH(r.scalar_type(), "pair_penalty_backward_cuda", [&] {
     using A = acc_t<scalar_t>;
     const auto up = per_sample<A>(grad_out, rows, "grad_out", reduction != Reduction::None);
@@ -339,15 +366,27 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> pair_penalty_backward(
     const auto ff = per_sample<A>(f_fake, rows, "f_fake");
     const auto d = per_sample<A>(dist, rows, "dist");
     const double factor = reduction == Reduction::Mean && rows > 0 ? weight / rows : weight;
-    launch_map_rows<scalar_t>({r, f}, {grad_real.work, grad_fake.work}, rows, n,
-                              PairGradients<A>{up.view, fr.view, ff.view, d.view, grad_f_real.mutable_data_ptr<A>(),
-                                               grad_f_fake.mutable_data_ptr<A>(), factor, p, kind});
+    A* gfr = output_mask[0] ? grad_f_real.mutable_data_ptr<A>() : nullptr;
+    A* gff = output_mask[1] ? grad_f_fake.mutable_data_ptr<A>() : nullptr;
+    const PairGradients<A, 1> one{up.view, fr.view, ff.view, d.view, gfr, gff, factor, p, kind};
+    if (want_real && want_fake) {
+      launch_map_rows<scalar_t>({r, f}, {grad_real.work, grad_fake.work}, rows, n,
+                                PairGradients<A, 2>{up.view, fr.view, ff.view, d.view, gfr, gff, factor, p, kind});
+    } else if (want_real) {
+      launch_map_rows<scalar_t>({r, f}, {grad_real.work}, rows, n, one);
+    } else if (want_fake) {  // c (fake - real) = -c (real - fake)
+      launch_map_rows<scalar_t>({f, r}, {grad_fake.work}, rows, n, one);
+    } else if (gfr || gff) {  // only the critic values' gradients: rows of no elements
+      launch_map_rows<scalar_t>({r, f}, {r}, rows, 0, one);
+    }
   });
-  grad_real.finish();
-  grad_fake.finish();
+  if (want_real) grad_real.finish();
+  if (want_fake) grad_fake.finish();
   // in the critic values' dtype and shape ((B,) or (B, 1)); a copy only when the dtype differs
-  return {grad_f_real.to(f_real.scalar_type()).reshape(f_real.sizes()),
-          grad_f_fake.to(f_fake.scalar_type()).reshape(f_fake.sizes()), grad_real.result, grad_fake.result};
+  const auto like = [](const Tensor& grad, const Tensor& value) {
+    return grad.defined() ? grad.to(value.scalar_type()).reshape(value.sizes()) : grad;
+  };
+  return {like(grad_f_real, f_real), like(grad_f_fake, f_fake), grad_real.result, grad_fake.result};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -474,7 +513,6 @@ __global__ void __launch_bounds__(kThreads)
 Tensor perturb_rows(const Tensor& x, double scale, const at::PhiloxCudaState& philox, int64_t row_offset) {
   check_rows(x, "x");
   TORCH_CHECK(scale >= 0, "scale must be non-negative, got ", scale);
-  TORCH_CHECK(row_offset >= 0, "row_offset must be non-negative, got ", row_offset);
   c10::cuda::CUDAGuard guard(x.device());
   // the noise follows the logical element order, so walk x in contiguous order
   const Tensor xc = x.contiguous();
@@ -510,31 +548,38 @@ Tensor perturb_rows(const Tensor& x, double scale, const at::PhiloxCudaState& ph
 }
 
 // ---------------------------------------------------------------------------------------
-// Registration: thin wrappers from the schemas of csrc/ops.cpp to the kernels above.
+// The random ops' schemas: (seed, row_offset, generator) -> the Philox state
 
-Tensor interpolate_op(const Tensor& real, const Tensor& fake, int64_t seed, int64_t offset) {
-  return std::get<0>(interpolate_rows(real, fake, at::PhiloxCudaState(static_cast<uint64_t>(seed), offset), 0));
+void check_row_offset(int64_t row_offset) {
+  TORCH_CHECK(row_offset >= 0, "row_offset must be non-negative, got ", row_offset);
 }
 
-std::tuple<Tensor, Tensor> interpolate_backward_op(const Tensor& grad_out, int64_t seed, int64_t offset) {
-  check_rows(grad_out, "grad_out");
-  c10::cuda::CUDAGuard guard(grad_out.device());
-  const Tensor weights = interpolation_weights(
-      batch_of(grad_out), at::PhiloxCudaState(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset)), 0,
-      grad_out);
-  return interpolate_backward_rows(grad_out, weights);
+std::tuple<Tensor, Tensor> interpolate(const Tensor& real, const Tensor& fake, std::optional<int64_t> seed,
+                                       int64_t row_offset, std::optional<at::Generator> generator) {
+  check_rows(real, "real");
+  check_row_offset(row_offset);
+  c10::cuda::CUDAGuard guard(real.device());
+  return interpolate_rows(real, fake, philox_state(seed, generator, real), row_offset);
 }
 
-Tensor perturb_op(const Tensor& x, double scale, int64_t seed, int64_t offset) {
-  return perturb_rows(x, scale, at::PhiloxCudaState(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset)), 0);
+Tensor perturb(const Tensor& x, double scale, std::optional<int64_t> seed, int64_t row_offset,
+               std::optional<at::Generator> generator) {
+  check_rows(x, "x");
+  check_row_offset(row_offset);
+  int64_t begin = 0;
+  TORCH_CHECK(!c10::mul_overflows(row_offset, sample_numel(x), &begin) &&
+                  begin <= std::numeric_limits<int64_t>::max() - x.numel(),
+              "row_offset ", row_offset, " times the sample size ", sample_numel(x), " overflows int64");
+  c10::cuda::CUDAGuard guard(x.device());
+  return perturb_rows(x, scale, philox_state(seed, generator, x), row_offset);
 }
 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(wgan_kernels, CUDA, m) {
-  m.impl("interpolate", &interpolate_op);
-  m.impl("interpolate_backward", &interpolate_backward_op);
-  m.impl("perturb", &perturb_op);
+  m.impl("interpolate", &interpolate);
+  m.impl("interpolate_backward", &interpolate_backward);
+  m.impl("perturb", &perturb);
   m.impl("grad_norm_backward", &grad_norm_backward);
   m.impl("norm_penalty_backward", &norm_penalty_backward);
   m.impl("pair_penalty_backward", &pair_penalty_backward);
