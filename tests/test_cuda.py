@@ -206,6 +206,56 @@ def test_int_seed_draws_the_same_on_cpu_and_cuda(seed, batch):
 
 
 @needs_kernels
+@pytest.mark.parametrize("row_offset", [1, 3, 4, 37])
+@pytest.mark.parametrize("sample", [(1,), (3,), (2, 5), (4,)])
+def test_row_offset_draws_the_same_on_cpu_and_cuda(row_offset, sample):
+    # odd offsets times odd sample sizes start the noise inside a Philox quad (the scalar path)
+    ones, zeros = torch.ones(6, *sample), torch.zeros(6, *sample)
+    t_cpu = wk.interpolate(ones, zeros, seed=3, row_offset=row_offset)
+    assert torch.equal(wk.interpolate(ones.cuda(), zeros.cuda(), seed=3, row_offset=row_offset).cpu(), t_cpu)
+    assert torch.equal(t_cpu[:-1], wk.interpolate(ones[:-1], zeros[:-1], seed=3, row_offset=row_offset))
+    x = torch.randn(6, *sample)
+    torch.testing.assert_close(wk.perturb(x.cuda(), seed=3, row_offset=row_offset).cpu(),
+                               wk.perturb(x, seed=3, row_offset=row_offset), atol=1e-5, rtol=1e-5)
+
+
+@needs_kernels
+def test_cuda_generator_and_seed_refusal():
+    real, fake = torch.randn(8, 5, device="cuda"), torch.randn(8, 5, device="cuda")
+    state = torch.cuda.get_rng_state()
+    a = wk.interpolate(real, fake, generator=torch.Generator("cuda").manual_seed(3))
+    b = wk.interpolate(real, fake, generator=torch.Generator("cuda").manual_seed(3))
+    assert torch.equal(a, b) and torch.equal(torch.cuda.get_rng_state(), state)  # the default one untouched
+    assert not torch.equal(a, wk.interpolate(real, fake, generator=torch.Generator("cuda").manual_seed(4)))
+    with pytest.raises(RuntimeError, match="either seed or generator"):
+        torch.ops.wgan_kernels.interpolate(real, fake, 1, 0, torch.Generator("cuda"))
+    with pytest.raises(RuntimeError, match="row_offset must be non-negative"):
+        torch.ops.wgan_kernels.perturb(real, 0.5, 1, -1, None)
+
+
+@needs_kernels
+def test_backward_output_masks_on_cuda():
+    ops = torch.ops.wgan_kernels
+    g, t = torch.randn(7, 3, 33, device="cuda"), torch.rand(7, device="cuda")
+    both = ops.interpolate_backward(g, t, [True, True])
+    only_real = ops.interpolate_backward(g, t, [True, False])
+    only_fake = ops.interpolate_backward(g, t, [False, True])
+    assert only_real[1] is None and only_fake[0] is None
+    assert torch.equal(only_real[0], both[0]) and torch.equal(only_fake[1], both[1])
+    real, fake = torch.randn(7, 3, 33, device="cuda"), torch.randn(7, 3, 33, device="cuda")
+    f_real, f_fake = torch.rand(7, device="cuda"), torch.zeros(7, 1, device="cuda")
+    dist = ops.grad_norm(real - fake)
+    up = torch.tensor(1.5, device="cuda")
+    args = (up, f_real, f_fake, real, fake, dist, "quotient", 1.0, 1.0, "mean")
+    full = ops.pair_penalty_backward(*args, [True, True, True, True])
+    for mask in ([True, True, False, False], [False, False, True, False], [False, False, False, True],
+                 [True, False, False, True]):
+        got = ops.pair_penalty_backward(*args, mask)
+        for want, wanted, value in zip(full, mask, got):
+            assert (value is None) if not wanted else torch.equal(value, want)
+
+
+@needs_kernels
 def test_seed_none_follows_the_cuda_generator():
     real, fake = torch.randn(16, 3, device="cuda"), torch.randn(16, 3, device="cuda")
     torch.cuda.manual_seed(7)
@@ -238,20 +288,26 @@ def test_gradcheck_split_rows():
 
 
 def _cuda_opcheck_cases():
+    """test_autograd's opcheck cases with every tensor (and generator) moved to CUDA."""
     from test_autograd import _opcheck_cases
 
     def to_cuda(x):
         if isinstance(x, torch.Tensor):
             return x.detach().cuda().requires_grad_(x.requires_grad)
+        if isinstance(x, torch.Generator):
+            return torch.Generator("cuda").manual_seed(x.initial_seed())
         return x
 
-    return [(op, tuple(to_cuda(a) for a in args)) for op, args in _opcheck_cases()]
+    return [(op, tuple(to_cuda(a) for a in args), utils) for op, args, utils in _opcheck_cases()]
 
 
 @needs_kernels
 def test_opcheck_on_cuda():
-    for op, args in _cuda_opcheck_cases():
-        torch.library.opcheck(op, args)
+    for op, args, test_utils in _cuda_opcheck_cases():
+        if test_utils is None:
+            torch.library.opcheck(op, args)
+        else:
+            torch.library.opcheck(op, args, test_utils=test_utils)
 
 
 @needs_kernels
