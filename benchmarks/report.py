@@ -43,6 +43,29 @@ MAX_TENSOR_BYTES = 1.5e9
 CHECK_MAX_NUMEL = 1 << 23  # every size up to this is checked against the reference before timing
 
 
+# Issue 9's GPU targets, checked per op row on CUDA: at >= 100 MB per input tensor the fused op
+# moves >= 85% of the copy bandwidth; small batches (B x 2, B <= 1024) run >= 4x faster than
+# eager; the fused op is never slower than torch.compile.
+TARGET_LARGE_BYTES = 100e6
+TARGET_COPY_SHARE = 0.85
+TARGET_SMALL_SPEEDUP = 4.0
+CUDA_QUICK_EXTRA = ((256, (3, 256, 256)),)
+GRAPH_STEP = "mlp"  # the toy critic step is also timed as a CUDA-graph replay
+
+
+def gpu_targets(row: dict, shape, dtype) -> dict:
+    """{target: met} for the targets that apply to this op row."""
+    met = {}
+    tensor_bytes = row["batch"] * baselines.numel_per_sample(shape) * torch.empty((), dtype=dtype).element_size()
+    if tensor_bytes >= TARGET_LARGE_BYTES and "fused_share_of_copy_bw" in row:
+        met[f">={TARGET_COPY_SHARE:.0%} copy BW"] = row["fused_share_of_copy_bw"] >= TARGET_COPY_SHARE
+    if tuple(shape) == (2,) and row["batch"] <= 1024 and "fused/eager" in row:
+        met[f">={TARGET_SMALL_SPEEDUP:g}x eager"] = row["fused/eager"] <= 1 / TARGET_SMALL_SPEEDUP
+    if "fused/compile" in row:
+        met["<=compile"] = row["fused/compile"] <= 1.0
+    return met
+
+
 def dtypes_for(device: str):
     return (torch.float32, torch.bfloat16, torch.float16) if device == "cuda" else (torch.float32, torch.bfloat16)
 
@@ -63,6 +86,8 @@ def available_bytes(device: str) -> float:
 
 def grid(quick: bool, device: str, all_sizes: bool = False):
     sizes = QUICK_SIZES if quick else tuple((b, s) for s in SHAPES for b in BATCHES)
+    if quick and device == "cuda":  # one size above the bandwidth target's 100 MB
+        sizes += CUDA_QUICK_EXTRA
     trim = not all_sizes and device == "cpu"
     cases = []
     for dtype in dtypes_for(device):
@@ -149,6 +174,8 @@ def run_ops(args, device: str, copy_gbps: float) -> list[dict]:
             for base in ("eager", "compile", "reference", "clone"):
                 if "fused" in row and base in row:
                     row[f"fused/{base}"] = row["fused"]["median_s"] / row[base]["median_s"]
+            if device == "cuda":
+                row["targets"] = gpu_targets(row, shape, dtype)
             rows.append(row)
             log(f"{op:14s} {dname(dtype):8s} B={batch:<5d} {sname(shape):10s} "
                 + " ".join(f"{v}={row[v]['median_s'] * 1e3:.3f}ms" for v in ("eager", "compile", "reference", "fused") if v in row)
@@ -180,6 +207,15 @@ def run_steps(args, device: str) -> list[dict]:
             row[f"penalty_share_{variant}"] = row[f"penalty_ops_{variant}"]["median_s"] / row[f"step_{variant}"]["median_s"]
         row["fused/eager"] = row["step_fused"]["median_s"] / row["step_eager"]["median_s"]
         row["eager/no_penalty"] = row["step_eager"]["median_s"] / row["step_no_penalty"]["median_s"]
+        if device == "cuda" and kind == GRAPH_STEP:
+            for variant in ("eager", "fused"):
+                try:
+                    replay = step.graph_replay(kind, variant, device, batch=batch)
+                    row[f"graph_{variant}"] = timing.measure(replay, device, **mkw)
+                except Exception as error:  # reported, not fatal
+                    row[f"graph_{variant}_error"] = f"{type(error).__name__}: {error}"[:300]
+            if "graph_fused" in row:
+                row["graph_fused/eager"] = row["graph_fused"]["median_s"] / row["step_eager"]["median_s"]
         rows.append(row)
         log(f"step {kind}: eager {row['step_eager']['median_s'] * 1e3:.2f} ms, fused {row['step_fused']['median_s'] * 1e3:.2f} ms, "
             f"penalty share eager {row['penalty_share_eager']:.1%} fused {row['penalty_share_fused']:.1%}")
@@ -254,6 +290,8 @@ def markdown(result: dict) -> str:
     lines.append("")
     if result["ops"]:
         lines += _op_section(result)
+    if any("targets" in row for row in result["ops"]):
+        lines += _targets_section(result)
     if result["steps"]:
         lines += _step_section(result)
     if mem and mem.get("ops"):
@@ -301,6 +339,21 @@ def _op_section(result: dict) -> list[str]:
     return lines + [""]
 
 
+def _targets_section(result: dict) -> list[str]:
+    rows = [r for r in result["ops"] if r.get("targets")]
+    lines = ["## GPU targets (issue 9)", "",
+             f"Per op row: at >= {TARGET_LARGE_BYTES / 1e6:.0f} MB per input tensor, >= {TARGET_COPY_SHARE:.0%} of the "
+             f"copy bandwidth; at B x 2 with B <= 1024, >= {TARGET_SMALL_SPEEDUP:g}x faster than eager; never slower "
+             "than torch.compile.", "",
+             f"- met: {sum(all(r['targets'].values()) for r in rows)} of {len(rows)} rows", "",
+             "| op | dtype | B | shape | % copy BW | fused/eager | fused/compile | missed |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        missed = [name for name, ok in r["targets"].items() if not ok]
+        lines.append(f"| {r['op']} | {r['dtype']} | {r['batch']} | {r['shape']} | {_copy_share(r)} | "
+                     f"{_ratio(r.get('fused/eager'))} | {_ratio(r.get('fused/compile'))} | {', '.join(missed) or '-'} |")
+    return lines + [""]
+
+
 def _step_section(result: dict) -> list[str]:
     lines = ["## Step level", "",
               "One critic update (interpolation sampling, 3 critic forwards, input gradient with create_graph, "
@@ -315,6 +368,17 @@ def _step_section(result: dict) -> list[str]:
             f"{_ms(r['step_fused'])} | {_ratio(r['fused/eager'])} | {_ratio(r['eager/no_penalty'])} | "
             f"{_ms(r['penalty_ops_eager'])} | {_ms(r['penalty_ops_fused'])} | {r['penalty_share_eager']:.1%} | "
             f"{r['penalty_share_fused']:.1%} | {r['check'] if r['check'] == 'ok' else 'FAILED'} |")
+    graphs = [r for r in result["steps"] if any(k.startswith("graph_") for k in r)]
+    if graphs:
+        lines += ["", "The same steps captured in one CUDA graph (`torch.cuda.graph`, Adam with capturable=True) "
+                  "and replayed, against the eager step (not captured).", "",
+                  "| critic | B | eager step ms | eager graph replay ms | fused graph replay ms | fused graph / eager step |",
+                  "|---|---|---|---|---|---|"]
+        for r in graphs:
+            lines.append(f"| {r['critic']} | {r['batch']} | {_ms(r['step_eager'])} | "
+                         f"{_ms(r.get('graph_eager')) if 'graph_eager' in r else r.get('graph_eager_error', '-')} | "
+                         f"{_ms(r.get('graph_fused')) if 'graph_fused' in r else r.get('graph_fused_error', '-')} | "
+                         f"{_ratio(r.get('graph_fused/eager'))} |")
     return lines + [""]
 
 
@@ -378,6 +442,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda but torch.cuda.is_available() is False")
+    if args.device == "cuda":
+        from wgan_kernels import _backend
+
+        if not _backend.cuda_kernels_enabled():  # else "fused" would time the reference
+            parser.error(f"--device cuda times the CUDA kernels: set {_backend.CUDA_ENV_VAR}=1 (docs/CUDA.md)")
     device = args.device
     if args.threads:
         torch.set_num_threads(args.threads)

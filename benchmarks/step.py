@@ -84,6 +84,24 @@ def unpenalised_step(critic, opt, real, fake, weight: float = WEIGHT):
 STEPS = {"eager": eager_step, "fused": library_step, "no_penalty": unpenalised_step}
 
 
+def graph_replay(kind: str, variant: str, device="cuda", batch: int | None = None):
+    """A callable that replays one step of STEPS[variant] captured in a CUDA graph (Adam with
+    capturable=True; sampling draws from the CUDA generator, so every replay draws anew)."""
+    critic, _, real, fake, _ = make_setup(kind, device, batch=batch)
+    opt = torch.optim.Adam(critic.parameters(), capturable=True, **SETUPS[kind][3])
+    fn = STEPS[variant]
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up on a side stream, as capture requires
+        for _ in range(3):
+            fn(critic, opt, real, fake)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn(critic, opt, real, fake)
+    return graph.replay
+
+
 def penalty_ops(variant: str, real, fake):
     """Only the penalty ops of one step (sampling + norm penalty forward and backward) on a
     gradient of the step's size, without the critic: what the library can speed up."""
