@@ -14,7 +14,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-check-out}
 mkdir -p "$OUT"
-export WGAN_KERNELS_CUDA=1 PYTHONUNBUFFERED=1
+# PYTHONPATH: the package imports from this tree even when the editable install falls back to
+# an in-place build
+export WGAN_KERNELS_CUDA=1 PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PYTHON:-python3}
 status=0
 
@@ -35,6 +37,9 @@ step() {  # step NAME TIMEOUT_S COMMAND...: runs COMMAND into $OUT/NAME.log
   nvidia-smi || true
   nvcc --version || true
   "$PY" -c "import sys, torch; print(sys.version); print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
+  for module in numpy pytest setuptools ninja scipy matplotlib; do  # the tests need numpy and pytest
+    "$PY" -c "import $module; print('$module', getattr($module, '__version__', '?'))" 2>&1 | tail -1
+  done
   git log -1 --oneline 2>/dev/null || true
 } >"$OUT/env.txt" 2>&1
 
@@ -63,7 +68,8 @@ step test_ops_cuda 240 "${PYTEST[@]}" tests/test_ops.py tests/test_autograd.py t
 # vector path's scalar head), split rows (two-stage reductions), channels_last.
 SUBSET="matches_cpu_kernels and float32 and (1000x2-contiguous or 33x3x5-offset or 3x8193-offset or 2x3x64x65-channels_last)"
 if command -v compute-sanitizer >/dev/null; then
-  step memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+  # without the caching allocator, so that memcheck sees every allocation's bounds
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 step memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
     "${PYTEST[@]}" tests/test_cuda.py -k "$SUBSET"
   step racecheck 150 compute-sanitizer --tool racecheck --error-exitcode 1 --print-limit 20 \
     "${PYTEST[@]}" tests/test_cuda.py -k "$SUBSET"
