@@ -493,3 +493,12 @@ def test_compiled_autograd_traces_the_backward_nodes():
     for node in ("NormPenaltyBackward", "GradNormBackward", "InterpolateBackward", "PerturbBackward",
                  "PairPenaltyBackward"):
         assert f"wgan_kernels_{node}" in graphs[0]  # traced into the graph, not run opaquely
+
+
+@compiled_only
+def test_stats_count_is_one_fact():
+    from wgan_kernels import _ops
+    from wgan_kernels import reference as ref
+
+    assert _backend._C.num_stats == _ops.NUM_STATS == len(ref.STAT_NAMES)
+    assert torch.ops.wgan_kernels.penalty_stats(torch.randn(3, 4), None, 1.0, 1.0).shape == (len(ref.STAT_NAMES),)
