@@ -235,6 +235,7 @@ def test_generator_reproduces_and_leaves_the_default_generator_alone():
 # torch.compile of the public API (gradient_penalty itself: tests/test_critics.py)
 
 
+@pytest.mark.skipif(wk.backend() != "compiled", reason="the reference's NumPy draws are a graph break")
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 def test_public_ops_compile_fullgraph(backend):
     # every op with its tensor arguments (whose values are checked only outside compile), the
