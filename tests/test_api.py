@@ -191,6 +191,8 @@ def test_gradient_penalty_row_offset_selects_the_same_rows():
     assert torch.equal(seen[0], wk.interpolate(real, fake, seed=5)[4:])
     wk.gradient_penalty(critic, real[4:], fake[4:], method="dragan", seed=5, row_offset=4)
     assert torch.equal(seen[1], wk.perturb(real[4:], seed=5, row_offset=4))
+    wk.gradient_penalty(critic, real[4:], fake[4:], sampling="perturb_both", seed=5, row_offset=4)
+    assert torch.equal(seen[2], wk.perturb(torch.cat([real[4:], fake[4:]]), seed=5, row_offset=8))
 
 
 @pytest.mark.parametrize("op", ["interpolate", "perturb"])
