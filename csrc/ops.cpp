@@ -162,10 +162,10 @@ struct OpBackward : public torch::autograd::Node {
     const std::string fn_name = "wgan_kernels_" + name_;
     std::lock_guard<std::mutex> lock(mutex);
     if (bound.count(fn_name)) return fn_name;
-    std::vector<at::TypePtr> schema;
-    for (const auto& v : packed)
-      schema.push_back(v.isTensor() ? at::OptionalType::create(at::TensorType::get()) : v.type());
     const size_t num_saved = saved_.size(), num_args = args_.size();
+    std::vector<at::TypePtr> schema;  // saved tensors may be undefined (an absent grad_scale)
+    for (size_t i = 0; i < packed.size(); ++i)
+      schema.push_back(i < num_saved ? at::OptionalType::create(at::TensorType::get()) : packed[i].type());
     auto functional = [backward = backward_, num_saved, num_args](const variable_list& grads,
                                                                   const std::vector<c10::IValue>& packed) {
       variable_list saved;

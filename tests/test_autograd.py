@@ -472,7 +472,8 @@ def test_compiled_autograd_traces_the_backward_nodes():
 
     def loss(seed):
         x_hat = wk.interpolate(real, fake, seed=seed)
-        return (wk.norm_penalty(g * 2, one_sided=True, sample_weight=w, grad_scale=scale)
+        optional = dict(sample_weight=w, grad_scale=scale) if seed == 1 else {}  # saved tensors, or none
+        return (wk.norm_penalty(g * 2, one_sided=True, **optional)
                 + wk.grad_norm(x_hat).sum() + wk.perturb(g, seed=seed).square().sum()
                 + wk.pair_penalty(f_real, f_fake, real, fake, kind="transport", reduction="sum"))
 
@@ -493,3 +494,36 @@ def test_compiled_autograd_traces_the_backward_nodes():
     for node in ("NormPenaltyBackward", "GradNormBackward", "InterpolateBackward", "PerturbBackward",
                  "PairPenaltyBackward"):
         assert f"wgan_kernels_{node}" in graphs[0]  # traced into the graph, not run opaquely
+
+
+@compiled_only
+def test_stats_count_is_one_fact():
+    from wgan_kernels import _ops
+    from wgan_kernels import reference as ref
+
+    assert _backend._C.num_stats == _ops.NUM_STATS == len(ref.STAT_NAMES)
+    assert torch.ops.wgan_kernels.penalty_stats(torch.randn(3, 4), None, 1.0, 1.0).shape == (len(ref.STAT_NAMES),)
+
+
+@compiled_only
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_torch_compile_draws_seed_none_at_run_time(backend):
+    """seed=None is drawn inside the kernel, so it compiles without a graph break, each call (and
+    each of two calls in one graph) gets a fresh draw, and torch.manual_seed replays eager's."""
+    from wgan_kernels import _ops
+
+    def draws(x, y):
+        return (_ops.interpolate(x, y, None), _ops.interpolate(x, y, None),
+                _ops.perturb(x, 0.5, None, 2), _ops.perturb(x, 0.5, None, 2))
+
+    x, y = torch.randn(8, 3), torch.randn(8, 3)
+    compiled = torch.compile(draws, fullgraph=True, backend=backend)
+    torch.manual_seed(5)
+    got = compiled(x, y)
+    again = compiled(x, y)
+    torch.manual_seed(5)
+    want = draws(x, y)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    assert not torch.equal(got[0], got[1]) and not torch.equal(got[2], got[3])
+    assert not torch.equal(got[0], again[0])

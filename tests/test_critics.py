@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import wgan_kernels as wk
-from wgan_kernels import reference as ref
+from wgan_kernels import functional, reference as ref
 
 
 def mlp_critic(width=16, out=1):
@@ -182,10 +182,13 @@ def test_penalty_value_without_grad_mode(mode, sampling):
 # gradient_penalty inside torch.compile
 
 
-@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
-def test_gradient_penalty_under_torch_compile(backend):
+@pytest.mark.parametrize("backend,ops", [("aot_eager", "default"), ("inductor", "default"), ("aot_eager", "reference")])
+def test_gradient_penalty_under_torch_compile(backend, ops, monkeypatch):
     # the critic's double backward runs eagerly (a graph break: fullgraph is not possible);
-    # sampling and the penalty are compiled
+    # sampling and the penalty are compiled (the reference's NumPy draws run eagerly)
+    if ops == "reference":
+        monkeypatch.setattr(functional, "_compiled", None)
+    torch._dynamo.reset()
     critic = scaled_up(mlp_critic())
     params = list(critic.parameters())
     real, fake, w = torch.randn(8, 3), torch.randn(8, 3), torch.rand(8) + 0.5

@@ -274,10 +274,12 @@ def test_wobble_ignores_trends_and_sees_oscillation():
     from wgan_kernels.experiments.protocol_report import wobble
 
     x = np.arange(1, 501, dtype=float)
-    smooth = -0.002 * x  # falls steadily
-    rng = np.random.default_rng(0)
-    noisy = 0.1 * rng.standard_normal(len(x))  # oscillates around 0
-    assert wobble(x, smooth) < 1e-12
-    assert abs(wobble(x, noisy) - 0.1) < 0.02
-    assert abs(wobble(x, smooth + noisy) - wobble(x, noisy)) < 0.01
-    assert np.isnan(wobble(x[:20], smooth[:20]))  # nothing after the warm-up
+    line = -0.002 * x  # falls steadily
+    curve = np.exp(-x / 200)  # falls and bends
+    swing = 0.5 * np.sin(2 * np.pi * x / 40)  # oscillates around 0 with a 40-iteration period
+    assert wobble(x, line) < 1e-12
+    assert wobble(x, curve) < 0.01
+    assert 0.8 < wobble(x, swing) / (0.5 / np.sqrt(2)) < 1.1  # the swing's sd, nearly all of it
+    assert abs(wobble(x, curve + swing) - wobble(x, swing)) < 0.01
+    assert 0.8 < wobble(x[::10], swing[::10] + line[::10]) / (0.5 / np.sqrt(2)) < 1.1  # W1: every 10th
+    assert np.isnan(wobble(x[:60], line[:60]))  # too short for the window after the warm-up

@@ -1,4 +1,5 @@
-"""Every op against the plain-PyTorch reference on fresh random inputs."""
+"""Every op against the plain-PyTorch reference on fresh random inputs, including rows that the
+CPU kernels split into chunks, and the same results on 1 and 2 threads."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 import wgan_kernels as wk
 from wgan_kernels import reference as ref
 
-from testing import DEVICES, DTYPES, SHAPE_LAYOUTS, close, make
+from testing import DEVICES, DTYPES, LONG_SHAPE_LAYOUTS, SHAPE_LAYOUTS, close, make
 
 pytestmark = pytest.mark.parametrize("device", DEVICES)
 
@@ -178,3 +179,103 @@ def test_pair_penalty_identical_pair_is_zero_not_nan(device):
             assert all(torch.isfinite(g).all() for g in grads)
             if kind == "quotient":
                 assert torch.equal(out, torch.zeros_like(out))
+
+
+# ---------------------------------------------------------------------------------------
+# Rows longer than the kernels' chunk: split rows, partial sums combined across tasks
+
+
+def _grads(out, inputs, upstream):
+    return torch.autograd.grad(out, inputs, upstream)
+
+
+@pytest.mark.parametrize("dtype,atol,rtol", DTYPES)
+@pytest.mark.parametrize("shape,layout", LONG_SHAPE_LAYOUTS)
+def test_split_rows_match_reference(device, dtype, atol, rtol, shape, layout):
+    batch, n = shape[0], 1
+    for s in shape[1:]:
+        n *= s
+    real = make(shape, dtype, device, layout).requires_grad_(True)
+    fake = make(shape, dtype, device, layout).requires_grad_(True)
+    # interpolate and perturb, forward and backward
+    out = wk.interpolate(real, fake, seed=31, row_offset=5)
+    expected = ref.interpolate(real, fake, 31, 5)
+    close(out, expected, atol, rtol)
+    upstream = torch.randn_like(out)
+    for a, b in zip(_grads(out, (real, fake), upstream), _grads(expected, (real, fake), upstream)):
+        close(a, b, atol, rtol)
+    close(wk.perturb(real, scale=0.7, seed=32, row_offset=1), ref.perturb(real, 0.7, 32, 1),
+          max(atol, 1e-5), max(rtol, 1e-5))
+    # grad_norm, norm_penalty and penalty_stats, with norms around the target
+    g = make(shape, dtype, device, layout, scale=n ** -0.5).requires_grad_(True)
+    out, expected = wk.grad_norm(g), ref.grad_norm(g)
+    acc_close(out, expected, dtype)
+    up = torch.randn_like(out)
+    close(_grads(out, g, up)[0], _grads(expected, g, up)[0], atol, rtol)
+    weights = torch.rand(batch, device=device)
+    for options in (dict(), dict(one_sided=True, weight=10.0, reduction="none"),
+                    dict(grad_scale="tensor", sample_weight=True, reduction="sum", target=0.0)):
+        kwargs = _penalty_kwargs(options, batch, device)
+        if "grad_scale" in kwargs:
+            kwargs["grad_scale"] = torch.tensor(1.0, device=device)
+        out, expected = wk.norm_penalty(g, **kwargs), _ref_penalty(g, **kwargs)
+        acc_close(out, expected, dtype)
+        up = torch.randn_like(out)
+        close(_grads(out, g, up)[0], _grads(expected, g, up)[0], atol, rtol)
+    acc_close(torch.stack(list(wk.penalty_stats(g.detach()))), ref.penalty_stats(g.detach(), None, 1.0, 1.0), dtype)
+    # pair penalties, with critic gaps of the size of the distances
+    dist = ref.grad_norm(real.detach() - fake.detach()).float()
+    f_real = (2 * torch.rand(batch, device=device) * dist).requires_grad_(True)
+    f_fake = torch.zeros(batch, 1, device=device, requires_grad=True)
+    inputs = (f_real, f_fake, real, fake)
+    for kind, p, reduction in (("quotient", 1.0, "mean"), ("transport", 1.0, "sum"), ("quotient", 2.0, "none"),
+                               ("transport", 2.0, "mean")):
+        # the terms' derivatives are differences of the critic gap and the distance ||real_i - fake_i||^p,
+        # a sum over the whole row: their rounding is relative to the distance
+        eps = 1e-13 if dtype == torch.float64 else 4e-6
+        pair_atol = max(atol, 1e-5 if dtype != torch.float64 else 0, eps * float(dist.max()) ** p)
+        out = wk.pair_penalty(*inputs, kind=kind, p=p, weight=weights[0].item(), reduction=reduction)
+        expected = ref.pair_penalty(*inputs, kind, weights[0].item(), p, reduction)
+        torch.testing.assert_close(out, expected.to(out.dtype), atol=pair_atol, rtol=2e-5)
+        up = torch.randn_like(out)
+        for a, b in zip(_grads(out, inputs, up), _grads(expected, inputs, up)):
+            close(a, b, pair_atol, max(rtol, 1e-5))
+
+
+# ---------------------------------------------------------------------------------------
+# Results do not depend on the number of threads
+
+
+def _all_results(real, fake, g, f_real, f_fake):
+    results = []
+    x_hat = wk.interpolate(real, fake, seed=3)
+    results += [x_hat, *torch.autograd.grad(x_hat, (real, fake), torch.ones_like(x_hat))]
+    results.append(wk.perturb(real, scale=0.5, seed=4))
+    for out in (wk.grad_norm(g), wk.norm_penalty(g, one_sided=True), wk.norm_penalty(g, reduction="none")):
+        results += [out, torch.autograd.grad(out.sum(), g)[0]]
+    results += list(wk.penalty_stats(g.detach()))
+    for kind in ("quotient", "transport"):
+        out = wk.pair_penalty(f_real, f_fake, real, fake, kind=kind)
+        results += [out, *torch.autograd.grad(out, (f_real, f_fake, real, fake))]
+    return results
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(4, 70000), (3000, 40)], ids=["split-rows", "many-rows"])
+def test_same_results_on_1_and_2_threads(device, dtype, shape):
+    if device != "cpu":
+        pytest.skip("torch.set_num_threads concerns the CPU kernels")
+    real, fake, g = (make(shape, dtype, device, scale=0.05).requires_grad_(True) for _ in range(3))
+    f_real = torch.randn(shape[0], device=device, requires_grad=True)
+    f_fake = torch.randn(shape[0], device=device, requires_grad=True)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = _all_results(real, fake, g, f_real, f_fake)
+        torch.set_num_threads(2)
+        two = _all_results(real, fake, g, f_real, f_fake)
+    finally:
+        torch.set_num_threads(threads)
+    assert len(one) == len(two)
+    for i, (a, b) in enumerate(zip(one, two)):
+        assert torch.equal(a, b), i

@@ -17,6 +17,16 @@ DTYPES = [
 
 SHAPES = [(1,), (3, 5), (7, 3, 9, 11), (2, 1, 1, 1), (1, 4, 6), (0, 3, 4), (5, 0)]
 
+# Rows longer than the CPU kernels' chunk (csrc/cpu/rows.h kChunk = 2^15 elements), so that one
+# sample is split across tasks and its partial sums are combined: 2 chunks, 3 chunks (4-D, for
+# channels_last), and one element past a chunk boundary.
+KCHUNK = 1 << 15
+LONG_SHAPE_LAYOUTS = [
+    pytest.param((3, 40000), "contiguous", id="3x40000-contiguous"),
+    pytest.param((2, 3, 150, 150), "channels_last", id="2x3x150x150-channels_last"),
+    pytest.param((2, 2 * KCHUNK + 1), "noncontiguous", id=f"2x{2 * KCHUNK + 1}-noncontiguous"),
+]
+
 LAYOUTS = ["contiguous", "noncontiguous", "channels_last"]
 
 # every shape in every layout it can have (channels_last is for 4-D tensors)

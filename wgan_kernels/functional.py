@@ -427,7 +427,8 @@ def gradient_penalty(
     torch.inference_mode() it returns the penalty's value.
 
     sampling="perturb_both" perturbs real and fake: term_i is the mean of the terms at the two
-    perturbed samples real_i and fake_i, so the result has B terms like every other sampling.
+    perturbed samples real_i and fake_i, so the result has B terms like every other sampling
+    (its noise: the 2B rows of cat([real, fake]) from stream row 2 * row_offset).
 
     With a GradScaler pass grad_scale=scaler.get_scale() (or the scale tensor): the critic output
     is multiplied by it before the gradient is taken, and the penalty unscales inside the op.

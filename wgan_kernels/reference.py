@@ -72,6 +72,7 @@ def interpolation_weights(batch: int, seed: int, row_offset: int = 0, device=Non
     return t.to(device=device, dtype=dtype)
 
 
+@torch.compiler.disable  # NumPy's Philox is not traceable: under torch.compile, a graph break
 def interpolate(real: torch.Tensor, fake: torch.Tensor, seed: int | None, row_offset: int = 0,
                 generator: torch.Generator | None = None) -> torch.Tensor:
     _check_row_offset(row_offset)
@@ -81,6 +82,7 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, seed: int | None, row_of
     return (t * real.to(acc) + (1 - t) * fake.to(acc)).to(real.dtype)
 
 
+@torch.compiler.disable  # NumPy's Philox is not traceable: under torch.compile, a graph break
 def perturb(x: torch.Tensor, scale: float, seed: int | None, row_offset: int = 0,
             generator: torch.Generator | None = None) -> torch.Tensor:
     """x + scale * std(x) * z: std over all elements of x (population, not differentiated),

@@ -15,10 +15,12 @@ writes, next to report.md:
 * appendix D.7 (pair penalties) and D.5 (W2 variant) tables and level sets;
 * the initialisation check of GP's failure, when its runs exist.
 
-Stability ("wobble") of a curve is sd(diff(y)) / sqrt(2) over the whole run after the
-100-critic-step warm-up (generator iterations > 25): for noise around a slowly changing trend it
-estimates the noise's standard deviation (a straight line scores exactly 0), so a loss that
-falls smoothly scores near 0 and one that oscillates scores high, with no window to pick.
+Stability ("wobble") of a curve is the standard deviation of its residual around a centred
+moving average spanning 100 generator iterations, over the whole run after the 100-critic-step
+warm-up (generator iterations > 25; the residual is taken where the whole window fits): the
+trend, however it bends, is removed, and what remains is the oscillation around it. A loss that
+falls smoothly scores near 0 (a straight line exactly 0), one that swings around 0 scores about
+the swing's amplitude.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .protocol_study import PROTOCOL_RESULTS, STAGES
 WARMUP_ITERATIONS = 25  # the LP schedule's 100-critic-step iterations
 NOISE_FLOOR_SAMPLES = 500  # the W1 estimate's sample size (WGAN-LP appendix D)
 NOISE_FLOOR_REPEATS = 50
+WOBBLE_SPAN = 100  # generator iterations of the moving average that is the trend
 LAST_ITERATIONS = 100  # "final" W1: mean of the evaluations in the last 100 iterations (10 of them)
 QUANTILES = (0.25, 0.75)
 LEVEL_RUNS = (("gp", 10.0), ("gp", 1.0), ("lp", 10.0), ("lp", 100.0))  # WGAN-LP figures 3, 8, 9
@@ -60,11 +63,19 @@ def noise_floors(datasets, repeats: int = NOISE_FLOOR_REPEATS) -> dict[str, dict
     return floors
 
 
-def wobble(x: np.ndarray, y: np.ndarray, after: int = WARMUP_ITERATIONS) -> float:
-    """Successive-difference sd of y over the points with x > after (see the module doc)."""
+def wobble(x: np.ndarray, y: np.ndarray, after: int = WARMUP_ITERATIONS, span: int = WOBBLE_SPAN) -> float:
+    """sd of y around its centred moving average over `span` iterations, for x > after (module doc)."""
     keep = (x > after) & np.isfinite(y)
-    y = y[keep]
-    return float(np.std(np.diff(y)) / math.sqrt(2)) if len(y) > 2 else math.nan
+    x, y = x[keep], y[keep]
+    if len(x) < 2:
+        return math.nan
+    step = float(np.median(np.diff(x)))
+    window = int(round(span / step)) | 1  # odd, so the average is centred
+    if len(y) < window + 2:
+        return math.nan
+    trend = np.convolve(y, np.ones(window) / window, mode="valid")
+    half = window // 2
+    return float(np.std(y[half : len(y) - half] - trend))
 
 
 def _column(run: report.Run, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -178,8 +189,9 @@ def fig45_section(runs, floors, out: Path, lam: float = 5.0) -> list[str]:
         return lines + ["No runs yet.", ""]
     lines += [f"Final W1 is the mean of the evaluations in the last {LAST_ITERATIONS} iterations; each cell is "
               "median [25%, 75%] over seeds. Paired: LP minus GP on the same seed; a seed counts for one "
-              "method only when the difference exceeds the data set's noise floor. Wobble: the "
-              "successive-difference sd of the critic loss (without penalty) over iterations > 25.", ""]
+              "method only when the difference exceeds the data set's noise floor. Wobble: the sd of a "
+              f"curve around its centred {WOBBLE_SPAN}-iteration moving average, over iterations > "
+              f"{WARMUP_ITERATIONS} (the critic loss is without the penalty).", ""]
     header = ["data", "noise floor", "GP final W1", "LP final W1", "LP - GP per seed", "LP better / GP better / tie",
               "GP critic wobble", "LP critic wobble", "LP steadier", "GP W1 wobble", "LP W1 wobble"]
     rows = []

@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import sys
-import threading
 import time
 
 import numpy as np
@@ -27,6 +26,7 @@ from .data import ToySampler, make_sampler
 from .distributed import Dist, global_points
 from .extras import require_train_extra
 from .models import build_models
+from .signals import StopOnSignal
 
 METRIC_COLUMNS = ("iteration", "critic_loss", "penalty", "penalty_above", "penalty_below", "grad_norm_mean",
                   "grad_norm_max", "grad_norm_min", "generator_loss", "w1", "step_time", "critic_steps", "lr")
@@ -42,36 +42,6 @@ def pick_device(choice: str, local_rank: int) -> torch.device:
             raise ValueError("--device cuda was asked for, but torch.cuda.is_available() is False")
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
-
-
-class StopOnSignal:
-    """SIGINT (Ctrl-C) and SIGTERM ask the run to finish the iteration in progress, checkpoint it
-    and stop; a second signal stops at once (KeyboardInterrupt; the last checkpoint is kept).
-    Handlers are installed only in the main thread and restored on exit."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, announce: bool):
-        self.signum, self.announce, self.previous = 0, announce, {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc):
-        for s, handler in self.previous.items():
-            signal.signal(s, handler)
-        self.previous = {}
-
-    def _handle(self, signum, frame):
-        if self.signum:
-            self.__exit__()
-            raise KeyboardInterrupt
-        self.signum = signum
-        if self.announce:
-            print(f"\n{signal.Signals(signum).name}: finishing the iteration in progress, then saving a checkpoint "
-                  "(send it again to stop at once)", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------
