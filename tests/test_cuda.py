@@ -327,6 +327,27 @@ def test_torch_compile_fullgraph_on_cuda():
     torch.testing.assert_close(torch.autograd.grad(got, args), torch.autograd.grad(eager, args))
 
 
+@needs_kernels
+def test_torch_compile_draws_seed_none_at_run_time_on_cuda():
+    from wgan_kernels import _ops
+
+    def draws(x, y):
+        return (_ops.interpolate(x, y, None), _ops.interpolate(x, y, None),
+                _ops.perturb(x, 0.5, None, 2), _ops.perturb(x, 0.5, None, 2))
+
+    x, y = torch.randn(8, 3, device="cuda"), torch.randn(8, 3, device="cuda")
+    compiled = torch.compile(draws, fullgraph=True)
+    torch.manual_seed(5)
+    got = compiled(x, y)
+    again = compiled(x, y)
+    torch.manual_seed(5)
+    want = draws(x, y)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    assert not torch.equal(got[0], got[1]) and not torch.equal(got[2], got[3])
+    assert not torch.equal(got[0], again[0])
+
+
 # ---------------------------------------------------------------------------------------
 # a penalised critic step in a CUDA graph
 
