@@ -61,7 +61,7 @@ print(wk.backend(), sorted(_backend.KERNEL_DEVICES), wk.norm_penalty(g).item())
 PYTEST=("$PY" -m pytest -q -rs -p no:cacheprovider)
 # The CUDA-specific tests, then every op test parametrized over the devices, on CUDA only.
 step test_cuda 240 "${PYTEST[@]}" tests/test_cuda.py --junitxml="$OUT/test_cuda.xml"
-step test_ops_cuda 240 "${PYTEST[@]}" tests/test_ops.py tests/test_autograd.py tests/test_philox.py tests/test_api.py \
+step test_ops_cuda 240 "${PYTEST[@]}" --continue-on-collection-errors tests/test_ops.py tests/test_autograd.py tests/test_philox.py tests/test_api.py \
   -k "cuda" --junitxml="$OUT/test_ops_cuda.xml"
 
 # compute-sanitizer on a short subset that covers every kernel: tiny rows, misaligned rows (the
