@@ -334,13 +334,15 @@ def test_existing_run_directory_needs_resume(tmp_path):
 # distributed
 
 
-def test_two_processes_match_one_process(tmp_path):
+# two-sided penalties, so every point counts: interpolates by row_offset, perturbations of the global batch
+@pytest.mark.parametrize("penalty", ["gp", "dragan"])
+def test_two_processes_match_one_process(tmp_path, penalty):
     from wgan_kernels.train.distributed import launch_local
 
     config = dict(TINY_TOY, iterations=3, lr=1e-3, eval_every=10, plot_at=[], checkpoint_every=10)
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
-    run(TrainConfig(out=one, penalty="lp", **config))
-    launch_local(TrainConfig(out=two, penalty="lp", **config), world_size=2)
+    run(TrainConfig(out=one, penalty=penalty, **config))
+    launch_local(TrainConfig(out=two, penalty=penalty, **config), world_size=2)
     a, b = params(one), params(two)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6, msg=key)

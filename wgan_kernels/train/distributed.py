@@ -76,17 +76,16 @@ class Dist:
             dist.destroy_process_group()
 
 
-def global_points(sampling: str, real_global: torch.Tensor, fake: torch.Tensor, rows: slice, seed: int):
-    """This rank's rows of a penalty's sample points drawn on the global batch (the Philox streams
-    of wk.interpolate and wk.perturb are indexed by row, and perturb's amplitude is the std of the
-    whole batch), so N ranks see the points one process would. None where the points are the
-    local samples themselves (sampling 'real' / 'fake')."""
+def global_points(sampling: str, real_global: torch.Tensor, real: torch.Tensor, fake: torch.Tensor, rows: slice,
+                  seed: int):
+    """This rank's rows of a penalty's sample points as one process would draw them on the global
+    batch, so N ranks take the steps of one: interpolates from the rows `rows` of the seed's
+    Philox stream (row_offset), perturbations of the global real batch (their amplitude is the std
+    of the whole batch). None where the points are the local samples themselves ('real', 'fake')."""
+    if sampling == "interpolate":
+        return wk.interpolate(real, fake, seed=seed, row_offset=rows.start)
     if sampling == "perturb_real":
         return wk.perturb(real_global, seed=seed)[rows]
-    if sampling == "interpolate":
-        fake_global = torch.zeros_like(real_global)  # other ranks' rows: any value, only ours are kept
-        fake_global[rows] = fake
-        return wk.interpolate(real_global, fake_global, seed=seed)[rows]
     if sampling in ("real", "fake"):
         return None
     raise ValueError(f"no global sampling for {sampling!r}")

@@ -263,8 +263,9 @@ class Trainer:
         critic_loss = f_fake.mean() - f_real.mean()
         loss, penalty = critic_loss, None
         if penalise:
-            points = global_points(wk.METHODS[c.penalty].sampling, real_global, fake, rows, seed) \
-                if d.world > 1 and c.penalty in wk.METHODS else None
+            points = None  # the method's own sampling; N ranks: the points one process would draw
+            if d.world > 1 and c.penalty in wk.METHODS:
+                points = global_points(wk.METHODS[c.penalty].sampling, real_global, real, fake, rows, seed)
             grad_scale = self.scaler_c.get_scale() if self.scaler_c.is_enabled() else None
             with self.autocast():
                 penalty = critic_penalty(c.penalty, self.critic_ddp, real, fake, f_real, f_fake,
