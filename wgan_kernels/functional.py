@@ -58,7 +58,9 @@ assert PenaltyStats._fields == reference.STAT_NAMES
 
 
 def backend() -> str:
-    """'compiled' when the C++ extension is loaded, 'reference' otherwise."""
+    """'compiled' when the C++ extension is loaded, 'reference' otherwise. CUDA tensors use the
+    compiled CUDA kernels only with WGAN_KERNELS_CUDA=1 set at import (they are not yet verified
+    on a GPU; docs/CUDA.md), else the reference: see _backend.cuda_kernels_enabled()."""
     return _backend.backend()
 
 
