@@ -27,7 +27,7 @@ FAKE_TRAINER = r'''
 import argparse, csv, json, os, sys
 import numpy as np
 p = argparse.ArgumentParser()
-for flag in ["--data", "--model", "--penalty", "--optimizer", "--out", "--plot-at"]:
+for flag in ["--data", "--model", "--penalty", "--optimizer", "--out", "--plot-at", "--init"]:
     p.add_argument(flag)
 for flag in ["--lambda", "--lr", "--pair-p"]:
     p.add_argument(flag, type=float)

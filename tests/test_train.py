@@ -460,3 +460,21 @@ def test_malformed_data_files(tmp_path):
     (tmp_path / "text.npy").write_text("hello")
     with pytest.raises(ValueError, match="text.npy"):
         run(TrainConfig(data="npy", data_path=str(tmp_path / "text.npy"), out=str(tmp_path / "d"), **TINY_IMAGE))
+
+
+def test_glorot_init_of_the_mlps_and_refused_for_resnet():
+    from wgan_kernels.train.models import build_models
+
+    kwargs = dict(hidden=64, layers=3, latent_dim=None, channels=8, critic_blocks=1, critic_norm="none")
+    generator, critic = build_models("mlp", (2,), init="glorot", **kwargs)
+    for net in (generator, critic):
+        for layer in net.net:
+            if isinstance(layer, torch.nn.Linear):
+                fan_out, fan_in = layer.weight.shape
+                bound = (6 / (fan_in + fan_out)) ** 0.5
+                assert layer.weight.abs().max() <= bound and layer.weight.abs().max() > 0.8 * bound
+                assert torch.count_nonzero(layer.bias) == 0
+    _, default = build_models("mlp", (2,), **kwargs)
+    assert torch.count_nonzero(default.net[0].bias) > 0  # PyTorch's default draws the biases too
+    with pytest.raises(ValueError, match="--init"):
+        build_models("resnet", (3, 8, 8), init="glorot", **kwargs)

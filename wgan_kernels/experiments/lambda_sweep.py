@@ -54,6 +54,7 @@ class Config:
     lr: float = 5e-5
     hidden: int = 512
     pair_p: float = 1.0  # exponent of d = ||x - y||^p in the pair penalties (2: WGAN-LP appendix D.5)
+    init: str = "torch"  # MLP initialisation (the trainer's --init)
     eval_every: int = 10
     eval_samples: int = 500
     checkpoint_every: int = 100
@@ -128,6 +129,7 @@ def trainer_args(
         "--lr", repr(config.lr),
         "--hidden", str(config.hidden),
         "--pair-p", repr(config.pair_p),
+        "--init", config.init,
         "--seed", str(cell.seed),
         "--out", str(out),
         "--eval-every", str(config.eval_every),
@@ -180,6 +182,7 @@ def run_cell(
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as wgan-train: spinning OpenMP threads slow busy cores
     start = time.perf_counter()
     with open(out / "train.log", "a") as log:
         log.write(f"$ {shlex.join(cmd)}\n")
@@ -286,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=None, help="generator iterations per run")
     p.add_argument("--hidden", type=int, default=None, help="MLP width")
     p.add_argument("--pair-p", type=float, default=None, help="exponent p of d = ||x - y||^p (quotient, transport)")
+    p.add_argument("--init", choices=("torch", "glorot"), default=None, help="MLP initialisation (trainer's --init)")
     p.add_argument("--n-critic", type=int, default=None)
     p.add_argument("--lp-schedule", action=argparse.BooleanOptionalAction, default=None,
                    help="100 critic steps for the first 25 generator iterations")
@@ -302,7 +306,7 @@ def config_from_args(args) -> Config:
     config = QUICK if args.quick else FULL
     overrides = {
         "datasets": args.datasets, "methods": args.methods, "lambdas": args.lambdas,
-        "seeds": args.seeds, "iterations": args.iterations, "hidden": args.hidden, "pair_p": args.pair_p,
+        "seeds": args.seeds, "iterations": args.iterations, "hidden": args.hidden, "pair_p": args.pair_p, "init": args.init,
         "n_critic": args.n_critic, "lp_schedule": args.lp_schedule, "eval_every": args.eval_every,
         "eval_samples": args.eval_samples, "checkpoint_every": args.checkpoint_every,
     }

@@ -348,6 +348,26 @@ def w2_section(runs, floors, pair_runs) -> list[str]:
     return lines + [report.markdown_table(header, rows), ""]
 
 
+def init_section(torch_runs, glorot_runs, floors) -> list[str]:
+    lines = ["## Does GP's failure depend on the initialisation? (swissroll, lambda 10, 200 iterations)", ""]
+    if not torch_runs and not glorot_runs:
+        return lines + ["No runs yet.", ""]
+    lines += ["PyTorch's default initialisation (weights and biases U(+-1/sqrt(fan_in))) against the Glorot-"
+              "uniform weights and zero biases of the tflib layers in the authors' TensorFlow code. Final W1: "
+              f"median [25%, 75%] over seeds; noise floor {report._fmt(floors['swissroll']['median'])}.", ""]
+    header = ["init", "GP final W1", "LP final W1", "GP critic wobble", "LP critic wobble"]
+    rows = []
+    for name, runs in (("torch", torch_runs), ("glorot", glorot_runs)):
+        if not runs:
+            continue
+        gp = [r for r in runs if r.method == "gp" and r.ok]
+        lp = [r for r in runs if r.method == "lp" and r.ok]
+        rows.append([name + _status_note(runs), _stat_text(final_w1(r) for r in gp),
+                     _stat_text(final_w1(r) for r in lp), _stat_text(critic_wobble(r) for r in gp),
+                     _stat_text(critic_wobble(r) for r in lp)])
+    return lines + [report.markdown_table(header, rows), ""]
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -375,7 +395,8 @@ def stage_header(root: Path) -> list[str]:
 def write_protocol_report(root: Path = PROTOCOL_RESULTS, repeats: int = NOISE_FLOOR_REPEATS) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    fig45, levels, pairs, w2 = (stage_runs(root, s) for s in ("fig45", "levels", "pairs", "w2"))
+    stages = {s: stage_runs(root, s) for s in STAGES if s != "fig45_more"}
+    fig45, levels, pairs, w2 = (stages[s] for s in ("fig45", "levels", "pairs", "w2"))
     floors = noise_floors(DATASETS, repeats)
     (root / "noise_floor.json").write_text(json.dumps(floors, indent=2) + "\n")
     lines = ["# WGAN-LP toy study with the paper's protocol", "",
@@ -393,9 +414,10 @@ def write_protocol_report(root: Path = PROTOCOL_RESULTS, repeats: int = NOISE_FL
     lines += levels_section(levels, root)
     lines += pairs_section(pairs, floors, root)
     lines += w2_section(w2, floors, pairs)
+    lines += init_section(stages["init_torch"], stages["init_glorot"], floors)
     path = root / "report.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
-    for stage, runs in (("fig45", fig45), ("levels", levels), ("pairs", pairs), ("w2", w2)):
+    for stage, runs in stages.items():
         if runs:
             report.runs_csv(runs, root / f"runs_{stage}.csv")
     return path

@@ -32,6 +32,12 @@ STAGES = {
     # appendix D.7: the pair penalties of eq. (7) and eq. (9) at lambda 10
     "pairs": ["--datasets", ALL_DATA, "--methods", "quotient,transport", "--lambdas", "10",
               "--seeds", "0,1,2", "--iterations", "500"],
+    # is GP's failure on swissroll at lambda 10 an artefact of PyTorch's initialisation? the same runs
+    # with the Glorot-uniform weights and zero biases of the authors' TensorFlow code
+    "init_torch": ["--datasets", "swissroll", "--methods", "gp,lp", "--lambdas", "10", "--seeds", "0,1,2",
+                   "--iterations", "200", "--init", "torch"],
+    "init_glorot": ["--datasets", "swissroll", "--methods", "gp,lp", "--lambdas", "10", "--seeds", "0,1,2",
+                    "--iterations", "200", "--init", "glorot"],
     # appendix D.5: the Wasserstein-2 variant, d = ||x - y||^2 in the quotient penalty
     "w2": ["--datasets", ALL_DATA, "--methods", "quotient", "--lambdas", "10", "--seeds", "0,1,2",
            "--iterations", "500", "--pair-p", "2"],

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..penalties import PENALTIES
 from .data import DATA_SETS, NPZ_KEYS, TOY_SETS
+from .models import INITS
 
 # Defaults that depend on the setup: (toy data, images). None in TrainConfig means "this one".
 # The no-argument run is the WGAN-LP toy protocol, sized to finish in about two minutes on 2 CPU
@@ -76,6 +77,7 @@ class TrainConfig:
     channels: int = 128
     critic_blocks: int = 2
     critic_norm: str = "none"
+    init: str = "torch"
     threads: int | None = None
     kill_at: int | None = None  # tests: stop abruptly after this iteration, as if killed
 
@@ -94,7 +96,7 @@ class TrainConfig:
 TRAJECTORY_FIELDS = ("data", "data_path", "image_size", "model", "penalty", "lam", "pair_p", "clip_value",
                      "lazy_every", "n_critic", "lp_schedule", "lp_schedule_iterations", "lp_schedule_steps",
                      "batch_size", "gen_batch_size", "optimizer", "lr", "betas", "lr_decay", "seed", "amp",
-                     "hidden", "layers", "latent_dim", "channels", "critic_blocks", "critic_norm")
+                     "hidden", "layers", "latent_dim", "channels", "critic_blocks", "critic_norm", "init")
 
 
 def flag(name: str) -> str:
@@ -263,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--channels", type=int, default=d.channels, help="ResNet width")
     g.add_argument("--critic-blocks", type=int, default=d.critic_blocks, help="plain residual blocks in the ResNet critic")
     g.add_argument("--critic-norm", default=d.critic_norm, help="none or layernorm (batch norm is refused)")
+    g.add_argument("--init", default=d.init, choices=INITS,
+                   help="MLP initialisation: torch (nn.Linear's own) or glorot (Glorot-uniform weights, zero "
+                        "biases, as the tflib layers of the papers' public TensorFlow code)")
     g = p.add_argument_group("penalty")
     g.add_argument("--penalty", choices=PENALTIES, default=d.penalty,
                    help="gradient penalties of wk.gradient_penalty, pair penalties of wk.pair_penalty, or weight clipping")

@@ -10,6 +10,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 CRITIC_NORMS = ("none", "layernorm")
+# MLP initialisations: PyTorch's default (weights and biases U(+-1/sqrt(fan_in))), or Glorot-uniform
+# weights with zero biases, the default of the tflib layers of the WGAN-GP and WGAN-LP public code
+INITS = ("torch", "glorot")
 
 
 def check_critic_norm(norm: str) -> None:
@@ -42,6 +45,16 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.net(x)
+
+    def init_(self, init: str) -> "MLP":
+        if init not in INITS:
+            raise ValueError(f"--init must be one of {', '.join(INITS)}, got {init!r}")
+        if init == "glorot":
+            for layer in self.net:
+                if isinstance(layer, nn.Linear):
+                    nn.init.xavier_uniform_(layer.weight)
+                    nn.init.zeros_(layer.bias)
+        return self
 
 
 class MLPCritic(MLP):
@@ -158,7 +171,7 @@ class ResNetGenerator(nn.Module):
 
 
 def build_models(model: str, data_shape, *, hidden: int, layers: int, latent_dim: int | None,
-                 channels: int, critic_blocks: int, critic_norm: str):
+                 channels: int, critic_blocks: int, critic_norm: str, init: str = "torch"):
     """-> (generator, critic). generator.latent_dim tells the noise size."""
     check_critic_norm(critic_norm)
     if model == "mlp":
@@ -168,7 +181,9 @@ def build_models(model: str, data_shape, *, hidden: int, layers: int, latent_dim
             raise ValueError("--critic-norm is for the ResNet critic only")
         dim = data_shape[0]
         latent = latent_dim or 2
-        return MLPGenerator(latent, dim, hidden, layers), MLPCritic(dim, hidden, layers)
+        return MLPGenerator(latent, dim, hidden, layers).init_(init), MLPCritic(dim, hidden, layers).init_(init)
+    if init != "torch":
+        raise ValueError("--init is for the MLPs only")
     if model == "resnet":
         if len(data_shape) != 3:
             raise ValueError(f"--model resnet needs image data (C, H, W); got samples of shape {data_shape}, use --model mlp")

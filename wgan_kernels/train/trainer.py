@@ -105,7 +105,7 @@ class Trainer:
         self.sampler = make_sampler(c.data, c.data_path, c.seed, c.image_size)
         self.generator, self.critic = build_models(
             c.model, self.sampler.shape, hidden=c.hidden, layers=c.layers, latent_dim=c.latent_dim,
-            channels=c.channels, critic_blocks=c.critic_blocks, critic_norm=c.critic_norm)
+            channels=c.channels, critic_blocks=c.critic_blocks, critic_norm=c.critic_norm, init=c.init)
         self.latent_dim = self.generator.latent_dim
         self.channels_last = self.sampler.is_image and (
             c.channels_last == "on" or (c.channels_last == "auto" and self.device.type == "cuda"))
