@@ -1,7 +1,7 @@
 // Op schemas, autograd kernels and the Python module of wgan_kernels.
 //
 // Every op is defined once here; each device registers its kernels for the same schemas
-// (csrc/cpu/kernels.cpp, later csrc/cuda/). Fake (meta) kernels for torch.compile live in
+// (csrc/cpu/kernels.cpp, csrc/cuda/*.cu). Fake (meta) kernels for torch.compile live in
 // wgan_kernels/_ops.py, the plain-PyTorch specification in wgan_kernels/reference.py.
 //
 // Autograd. The forward ops' Autograd kernels run the op below the Autograd key and, only when
