@@ -11,8 +11,8 @@ writes RESULTS_DIR/report.md with
   seeds. Diverged and failed runs are counted in the cell, never averaged in;
 * the critic level sets on swissroll at lambda 10 (methods x iterations; WGAN-LP figure 3);
 * W1 vs generator iteration per method, median over seeds (WGAN-LP figure 5);
-* swissroll critic-loss and penalty-part curves, step times, and the numbers behind the paper's
-  claims;
+* swissroll critic-loss and penalty-part curves and the numbers behind the paper's claims
+  (speed is the benchmarks' job: step times of runs that share a machine are confounded);
 
 plus runs.csv (one line per run). Figures are written next to the report as small PNGs.
 """
@@ -616,13 +616,6 @@ def write_report(root: Path) -> Path:
             lines += [f"## {title}", "", f"![{title}]({path.name})", ""]
 
     if runs:
-        lines += ["## Step time", "", "Median wall time per generator iteration (its critic steps included; "
-                  "`step_time` of metrics.csv), seconds, median over runs of all lambdas.", ""]
-        header = ["method"] + datasets
-        rows = [[METHOD_LABELS.get(m, m)] + [_fmt(_median(r.step_time for r in runs if r.data == d
-                                                                 and r.method == m), 4) for d in datasets]
-                for m in methods]
-        lines += [markdown_table(header, rows), ""]
         lines += ["## The paper's claims, in numbers", ""] + _claims(runs) + [""]
 
     runs_csv(runs, root / "runs.csv")
