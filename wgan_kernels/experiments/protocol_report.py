@@ -100,20 +100,6 @@ def w1_wobble(run: report.Run) -> float:
     return wobble(*run.w1_curve())
 
 
-def _quantile_curve(runs, getter):
-    """(x, median, q25, q75) over runs on the iterations they all share."""
-    curves = [getter(r) for r in runs]
-    curves = [(x, y) for x, y in curves if len(x)]
-    if not curves:
-        return (np.zeros(0),) * 4
-    common = curves[0][0]
-    for x, _ in curves[1:]:
-        common = np.intersect1d(common, x)
-    stack = np.stack([y[np.searchsorted(x, common)] for x, y in curves])
-    lo, hi = np.quantile(stack, QUANTILES, axis=0)
-    return common, np.median(stack, 0), lo, hi
-
-
 def _stat_text(values) -> str:
     """median [q25, q75] (n) of the finite values."""
     values = np.array([v for v in values if math.isfinite(v)])
@@ -159,7 +145,7 @@ def fig45_figure(runs, floors, out: Path, lam: float = 5.0) -> Path | None:
             group = [r for r in runs if r.data == d and r.method == m and r.lam == lam and r.ok]
             color, label = report.METHOD_COLORS[m], f"{report.METHOD_LABELS[m]} (n={len(group)})"
             for row, getter in enumerate((report.Run.w1_curve, lambda r: _column(r, "critic_loss"))):
-                x, med, lo, hi = _quantile_curve(group, getter)
+                x, med, lo, hi = report.band_curve(group, getter, QUANTILES)
                 if len(x):
                     axes[row][col].plot(x, med, color=color, lw=0.9, label=label)
                     axes[row][col].fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)

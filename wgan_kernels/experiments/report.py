@@ -361,8 +361,9 @@ def final_level_grid(runs: list[Run], out: Path, lam: float = 10.0) -> Path | No
     return path
 
 
-def _median_curve(group: list[Run], getter) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Median, min and max over runs of curves (x, y) on the iterations all of them share."""
+def band_curve(group: list[Run], getter, quantiles=(0.0, 1.0)) -> tuple[np.ndarray, ...]:
+    """(x, median, low, high) over runs of curves (x, y) on the iterations all of them share; low
+    and high are the given quantiles (default: min and max)."""
     curves = [getter(r) for r in group]
     curves = [(x, y) for x, y in curves if len(x)]
     if not curves:
@@ -374,7 +375,8 @@ def _median_curve(group: list[Run], getter) -> tuple[np.ndarray, np.ndarray, np.
         x, y = max(curves, key=lambda c: len(c[0]))
         return x, y, y, y
     stack = np.stack([y[np.searchsorted(x, common)] for x, y in curves])
-    return common, np.median(stack, 0), stack.min(0), stack.max(0)
+    low, high = np.quantile(stack, quantiles, axis=0)
+    return common, np.median(stack, 0), low, high
 
 
 def w1_curves(runs: list[Run], out: Path) -> Path | None:
@@ -394,7 +396,7 @@ def w1_curves(runs: list[Run], out: Path) -> Path | None:
         for col, lam in enumerate(lambdas):
             ax = axes[row][col]
             for m in methods:
-                x, med, lo, hi = _median_curve(groups.get((d, m, lam), []), Run.w1_curve)
+                x, med, lo, hi = band_curve(groups.get((d, m, lam), []), Run.w1_curve)
                 if not len(x):
                     continue
                 c = METHOD_COLORS.get(m)
@@ -441,7 +443,7 @@ def swissroll_curves(runs: list[Run], out: Path, data: str = "swissroll") -> Pat
         for row, (name, label) in enumerate(rows):
             ax = axes[row][col]
             for m in methods:
-                x, med, _, _ = _median_curve(groups.get((data, m, lam), []), col_getter(name))
+                x, med, _, _ = band_curve(groups.get((data, m, lam), []), col_getter(name))
                 if len(x) and (row == 0 or np.any(med != 0)):  # pair penalties have no part below
                     ax.plot(x, med, color=METHOD_COLORS.get(m), lw=0.8, label=METHOD_LABELS.get(m, m))
             if row > 0:
