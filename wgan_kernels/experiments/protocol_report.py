@@ -248,9 +248,10 @@ def levels_section(runs, out: Path) -> list[str]:
     lines = ["## Figures 3, 8 and 9: critic level sets on swissroll", ""]
     if not runs:
         return lines + ["No runs yet.", ""]
+    done = [r for r in runs if r.status in ("finished", "diverged")]  # a running one has no summary yet
     rows = [[report.METHOD_LABELS[r.method], format_lambda(r.lam), str(r.seed), r.status,
              report._fmt(r.initial_w1), report._fmt(final_w1(r))]
-            for r in sorted(runs, key=lambda r: (r.method, r.lam, r.seed))]
+            for r in sorted(done, key=lambda r: (r.method, r.lam, r.seed))]
     lines += [report.markdown_table(["method", "lambda", "seed", "status", "initial W1", "final W1"], rows), ""]
     path = level_figure(runs, out, LEVEL_RUNS, "levels_swissroll.png", "swissroll critic level sets")
     if path is not None:
