@@ -283,3 +283,19 @@ def test_wobble_ignores_trends_and_sees_oscillation():
     assert abs(wobble(x, curve + swing) - wobble(x, swing)) < 0.01
     assert 0.8 < wobble(x[::10], swing[::10] + line[::10]) / (0.5 / np.sqrt(2)) < 1.1  # W1: every 10th
     assert np.isnan(wobble(x[:60], line[:60]))  # too short for the window after the warm-up
+
+
+def test_protocol_stages_that_add_seeds_share_a_folder(tmp_path):
+    from wgan_kernels.experiments import protocol_report as pr
+    from wgan_kernels.experiments import protocol_study as ps
+
+    assert ps.stage_folder("fig45_more") == "fig45" and ps.stage_folder("levels_more") == "levels"
+    assert "fig45_more" not in ps.FOLDERS and "levels_more" not in ps.FOLDERS and "w2" in ps.FOLDERS
+    args = ps.stage_args("fig45_more", jobs=2)
+    assert "--out-name" not in args and args[args.index("--out") + 1] == str(ps.PROTOCOL_RESULTS / "fig45")
+    # the header names the seeds the folder holds, not only those of its last invocation
+    config = TINY.__class__(**{**TINY.__dict__, "lambdas": (5.0,), "seeds": (0, 1, 2), "iterations": 60})
+    sweep.run_sweep(config, tmp_path / "fig45", jobs=2, trainer=_fake_trainer(tmp_path), log=lambda *_: None)
+    (tmp_path / "fig45" / "sweep.json").write_text(json.dumps({"mode": "protocol, 60 iterations, 1 seed"}))
+    row = next(line for line in pr.stage_header(tmp_path) if line.startswith("| fig45 |"))
+    assert "protocol, 60 iterations, seeds 0-2" in row, row

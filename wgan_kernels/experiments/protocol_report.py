@@ -34,7 +34,7 @@ import numpy as np
 
 from . import report
 from .layout import DATASETS, format_lambda
-from .protocol_study import PROTOCOL_RESULTS, STAGES
+from .protocol_study import FOLDERS, PROTOCOL_RESULTS
 
 WARMUP_ITERATIONS = 25  # the LP schedule's 100-critic-step iterations
 NOISE_FLOOR_SAMPLES = 500  # the W1 estimate's sample size (WGAN-LP appendix D)
@@ -362,27 +362,37 @@ def stage_runs(root: Path, stage: str) -> list[report.Run]:
     return report.load_runs(root / stage) if (root / stage).is_dir() else []
 
 
+def _seeds_text(seeds: list[int]) -> str:
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return "seeds " + ", ".join(map(str, seeds))
+
+
 def stage_header(root: Path) -> list[str]:
-    lines = ["| stage | runs done | settings | CPU-seconds |", "| --- | --- | --- | --- |"]
-    for stage in STAGES:
-        if stage == "fig45_more":
-            continue
+    lines = ["| folder | runs done | settings | wall time per run (median) |", "| --- | --- | --- | --- |"]
+    for stage in FOLDERS:
         runs = stage_runs(root, stage)
         try:
             meta = json.loads((root / stage / "sweep.json").read_text())
         except (OSError, ValueError):
             meta = {}
-        cpu = sum(report._as_float(inv.get("cpu_time")) for inv in meta.get("invocations", []))
-        done = sum(r.status in ("finished", "diverged") for r in runs)
+        done = [r for r in runs if r.status in ("finished", "diverged")]
         settings = meta.get("mode", "in progress" if runs else "not run yet")
-        lines.append(f"| {stage} | {done} | {settings} | {report._fmt(cpu, 0) if meta else '-'} |")
+        if meta and done:  # the mode names the last invocation's seeds; a folder can hold several stages'
+            settings = f"{settings.rsplit(', ', 1)[0]}, {_seeds_text(sorted({r.seed for r in done}))}"
+        # wall time of the run's last (or only) process: one core, one or two runs at a time on 2 cores
+        walls = [report._as_float(r.summary.get("wall_time")) for r in done]
+        wall = report._fmt(float(np.nanmedian(walls)) / 60, 1) + " min" if walls else "-"
+        lines.append(f"| {stage} | {len(done)} | {settings} | {wall} |")
     return lines
 
 
 def write_protocol_report(root: Path = PROTOCOL_RESULTS, repeats: int = NOISE_FLOOR_REPEATS) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    stages = {s: stage_runs(root, s) for s in STAGES if s != "fig45_more"}
+    stages = {s: stage_runs(root, s) for s in FOLDERS}
     fig45, levels, pairs, w2 = (stages[s] for s in ("fig45", "levels", "pairs", "w2"))
     floors = noise_floors(DATASETS, repeats)
     (root / "noise_floor.json").write_text(json.dumps(floors, indent=2) + "\n")

@@ -41,20 +41,31 @@ STAGES = {
     # appendix D.5: the Wasserstein-2 variant, d = ||x - y||^2 in the quotient penalty
     "w2": ["--datasets", ALL_DATA, "--methods", "quotient", "--lambdas", "10", "--seeds", "0,1,2",
            "--iterations", "500", "--pair-p", "2"],
+    # two more seeds for the central contrast of figure 3 (GP fails at lambda 10, LP does not)
+    "levels_more": ["--datasets", "swissroll", "--methods", "gp,lp", "--lambdas", "10", "--seeds", "1,2",
+                    "--iterations", "1000", "--out-name", "levels"],
     # more seeds for figures 4 and 5 (10, as the paper), when there is time
     "fig45_more": ["--datasets", ALL_DATA, "--methods", "gp,lp", "--lambdas", "5", "--seeds", "5,6,7,8,9",
                    "--iterations", "500", "--out-name", "fig45"],
 }
 
 
+def stage_folder(stage: str) -> str:
+    """The results folder a stage writes to: its own, or an earlier stage's that it adds seeds to."""
+    args = STAGES[stage]
+    return args[args.index("--out-name") + 1] if "--out-name" in args else stage
+
+
+# the results folders, in stage order (a stage adding seeds to another's folder has none of its own)
+FOLDERS = tuple(dict.fromkeys(stage_folder(s) for s in STAGES))
+
+
 def stage_args(stage: str, jobs: int) -> list[str]:
     args = list(STAGES[stage])
-    name = stage
     if "--out-name" in args:
         i = args.index("--out-name")
-        name = args[i + 1]
         del args[i : i + 2]
-    return [*args, "--jobs", str(jobs), "--out", str(PROTOCOL_RESULTS / name), "--no-report"]
+    return [*args, "--jobs", str(jobs), "--out", str(PROTOCOL_RESULTS / stage_folder(stage)), "--no-report"]
 
 
 def main(argv: list[str] | None = None) -> int:
