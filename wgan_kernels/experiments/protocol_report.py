@@ -343,14 +343,15 @@ def init_section(torch_runs, glorot_runs, floors) -> list[str]:
     lines += ["PyTorch's default initialisation (weights and biases U(+-1/sqrt(fan_in))) against the Glorot-"
               "uniform weights and zero biases of the tflib layers in the authors' TensorFlow code. Final W1: "
               f"median [25%, 75%] over seeds; noise floor {report._fmt(floors['swissroll']['median'])}.", ""]
-    header = ["init", "GP final W1", "LP final W1", "GP critic wobble", "LP critic wobble"]
+    header = ["init", "untrained W1", "GP final W1", "LP final W1", "GP critic wobble", "LP critic wobble"]
     rows = []
     for name, runs in (("torch", torch_runs), ("glorot", glorot_runs)):
         if not runs:
             continue
         gp = [r for r in runs if r.method == "gp" and r.ok]
         lp = [r for r in runs if r.method == "lp" and r.ok]
-        rows.append([name + _status_note(runs), _stat_text(final_w1(r) for r in gp),
+        rows.append([name + _status_note(runs), _stat_text(r.initial_w1 for r in runs if r.ok),
+                     _stat_text(final_w1(r) for r in gp),
                      _stat_text(final_w1(r) for r in lp), _stat_text(critic_wobble(r) for r in gp),
                      _stat_text(critic_wobble(r) for r in lp)])
     return lines + [report.markdown_table(header, rows), ""]
