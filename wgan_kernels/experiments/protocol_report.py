@@ -318,7 +318,7 @@ def pairs_section(runs, floors, out: Path) -> list[str]:
     return lines
 
 
-def w2_section(runs, floors, pair_runs) -> list[str]:
+def w2_section(runs, floors, pair_runs, out: Path) -> list[str]:
     lines = ["## Appendix D.5: the W2 variant (quotient penalty with d = ||x - y||^2), lambda 10", ""]
     if not runs:
         return lines + ["No runs yet.", ""]
@@ -333,7 +333,11 @@ def w2_section(runs, floors, pair_runs) -> list[str]:
         ref = [r for r in pair_runs if r.data == d and r.method == "quotient" and r.ok]
         rows.append([d + _status_note(group), report._fmt(floors[d]["median"]),
                      _stat_text(final_w1(r) for r in group if r.ok), _stat_text(final_w1(r) for r in ref)])
-    return lines + [report.markdown_table(header, rows), ""]
+    lines += [report.markdown_table(header, rows), ""]
+    path = last_levels_figure(runs, out, ("quotient",), "levels_w2.png", "W2 variant (p = 2), lambda 10: last level sets")
+    if path is not None:
+        lines += [f"![W2 variant level sets]({path.name})", ""]
+    return lines
 
 
 def init_section(torch_runs, glorot_runs, floors) -> list[str]:
@@ -412,7 +416,7 @@ def write_protocol_report(root: Path = PROTOCOL_RESULTS, repeats: int = NOISE_FL
     lines += fig45_section(fig45, floors, root)
     lines += levels_section(levels, root)
     lines += pairs_section(pairs, floors, root)
-    lines += w2_section(w2, floors, pairs)
+    lines += w2_section(w2, floors, pairs, root)
     lines += init_section(stages["init_torch"], stages["init_glorot"], floors)
     path = root / "report.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
