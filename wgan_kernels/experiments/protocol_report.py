@@ -212,10 +212,12 @@ def fig45_section(runs, floors, out: Path, lam: float = 5.0) -> list[str]:
 
 
 def level_figure(runs, out: Path, picks, name: str, title: str) -> Path | None:
-    """Rows: the (method, lambda) picks (first seed with level sets); columns: saved iterations."""
+    """Rows: the (method, lambda[, seed]) picks (without a seed: the first with level sets);
+    columns: saved iterations."""
     rows = []
-    for method, lam in picks:
-        group = [r for r in runs if r.method == method and r.lam == lam and r.level_files()]
+    for method, lam, *seed in picks:
+        group = [r for r in runs if r.method == method and r.lam == lam and r.level_files()
+                 and (not seed or r.seed == seed[0])]
         if group:
             rows.append(min(group, key=lambda r: r.seed))
     if not rows:
@@ -257,6 +259,11 @@ def levels_section(runs, out: Path) -> list[str]:
     path = level_figure(runs, out, LEVEL_RUNS, "levels_swissroll.png", "swissroll critic level sets")
     if path is not None:
         lines += [f"![critic level sets on swissroll]({path.name})", ""]
+    more = [(m, 10.0, s) for s in sorted({r.seed for r in runs if r.seed > 0}) for m in ("gp", "lp")]
+    path = level_figure(runs, out, more, "levels_swissroll_lam10_seeds.png",
+                        "swissroll critic level sets, lambda 10, more seeds") if more else None
+    if path is not None:
+        lines += [f"![critic level sets on swissroll, lambda 10, more seeds]({path.name})", ""]
     return lines
 
 
