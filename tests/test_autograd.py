@@ -13,7 +13,8 @@ import torch.utils._python_dispatch
 import wgan_kernels as wk
 from wgan_kernels import _backend
 
-from testing import DEVICES, DTYPES, close, make
+from testing import (DEVICES, DTYPES, check_compile_draws_seed_none, check_compile_fullgraph_penalty, close,
+                     make)
 
 compiled_only = pytest.mark.skipif(_backend._C is None, reason="needs the compiled extension")
 
@@ -175,28 +176,17 @@ OPCHECK_CASES = len(_opcheck_cases())
 @compiled_only
 @pytest.mark.parametrize("case", range(OPCHECK_CASES))
 def test_opcheck(case):
-    op, args, test_utils = _opcheck_cases()[case]
-    if test_utils is None:
-        torch.library.opcheck(op, args)
-    else:
-        torch.library.opcheck(op, args, test_utils=test_utils)
+    run_opcheck(*_opcheck_cases()[case])
+
+
+def run_opcheck(op, args, test_utils=None):
+    """opcheck with its own default tests unless the case names a subset."""
+    torch.library.opcheck(op, args, **({} if test_utils is None else {"test_utils": test_utils}))
 
 
 @compiled_only
 def test_torch_compile_fullgraph_penalty():
-    def penalty_fn(real, fake, grad, f_real, f_fake):
-        points = wk.interpolate(real, fake, seed=1234)
-        lp = wk.norm_penalty(grad, one_sided=True, weight=10.0)
-        pair = wk.pair_penalty(f_real, f_fake, real, fake, kind="transport")
-        return lp + pair + wk.grad_norm(grad).mean() + points.mean()
-
-    compiled = torch.compile(penalty_fn, fullgraph=True, backend="aot_eager")
-    args = [torch.randn(6, 2, 3, requires_grad=True) for _ in range(3)] + [
-        torch.randn(6, requires_grad=True), torch.randn(6, requires_grad=True)]
-    eager = penalty_fn(*args)
-    got = compiled(*args)
-    torch.testing.assert_close(got, eager)
-    torch.testing.assert_close(torch.autograd.grad(got, args), torch.autograd.grad(eager, args))
+    check_compile_fullgraph_penalty("cpu", backend="aot_eager")
 
 
 def test_outputs_are_freed_without_reference_cycles():
@@ -508,22 +498,4 @@ def test_stats_count_is_one_fact():
 @compiled_only
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 def test_torch_compile_draws_seed_none_at_run_time(backend):
-    """seed=None is drawn inside the kernel, so it compiles without a graph break, each call (and
-    each of two calls in one graph) gets a fresh draw, and torch.manual_seed replays eager's."""
-    from wgan_kernels import _ops
-
-    def draws(x, y):
-        return (_ops.interpolate(x, y, None), _ops.interpolate(x, y, None),
-                _ops.perturb(x, 0.5, None, 2), _ops.perturb(x, 0.5, None, 2))
-
-    x, y = torch.randn(8, 3), torch.randn(8, 3)
-    compiled = torch.compile(draws, fullgraph=True, backend=backend)
-    torch.manual_seed(5)
-    got = compiled(x, y)
-    again = compiled(x, y)
-    torch.manual_seed(5)
-    want = draws(x, y)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b)
-    assert not torch.equal(got[0], got[1]) and not torch.equal(got[2], got[3])
-    assert not torch.equal(got[0], again[0])
+    check_compile_draws_seed_none("cpu", backend=backend)

@@ -20,7 +20,7 @@ import wgan_kernels as wk
 from wgan_kernels import _backend
 from wgan_kernels import reference as ref
 
-from testing import close
+from testing import check_compile_draws_seed_none, check_compile_fullgraph_penalty, close
 
 BUILT_WITH_CUDA = _backend._C is not None and "cuda" in _backend._C.kernel_devices
 HAS_GPU = torch.cuda.is_available()
@@ -303,49 +303,20 @@ def _cuda_opcheck_cases():
 
 @needs_kernels
 def test_opcheck_on_cuda():
-    for op, args, test_utils in _cuda_opcheck_cases():
-        if test_utils is None:
-            torch.library.opcheck(op, args)
-        else:
-            torch.library.opcheck(op, args, test_utils=test_utils)
+    from test_autograd import run_opcheck
+
+    for case in _cuda_opcheck_cases():
+        run_opcheck(*case)
 
 
 @needs_kernels
 def test_torch_compile_fullgraph_on_cuda():
-    def penalty_fn(real, fake, grad, f_real, f_fake):
-        points = wk.interpolate(real, fake, seed=1234)
-        lp = wk.norm_penalty(grad, one_sided=True, weight=10.0)
-        pair = wk.pair_penalty(f_real, f_fake, real, fake, kind="transport")
-        return lp + pair + wk.grad_norm(grad).mean() + points.mean()
-
-    compiled = torch.compile(penalty_fn, fullgraph=True)
-    args = [torch.randn(6, 2, 3, device="cuda", requires_grad=True) for _ in range(3)] + [
-        torch.randn(6, device="cuda", requires_grad=True), torch.randn(6, device="cuda", requires_grad=True)]
-    eager = penalty_fn(*args)
-    got = compiled(*args)
-    torch.testing.assert_close(got, eager)
-    torch.testing.assert_close(torch.autograd.grad(got, args), torch.autograd.grad(eager, args))
+    check_compile_fullgraph_penalty("cuda")
 
 
 @needs_kernels
 def test_torch_compile_draws_seed_none_at_run_time_on_cuda():
-    from wgan_kernels import _ops
-
-    def draws(x, y):
-        return (_ops.interpolate(x, y, None), _ops.interpolate(x, y, None),
-                _ops.perturb(x, 0.5, None, 2), _ops.perturb(x, 0.5, None, 2))
-
-    x, y = torch.randn(8, 3, device="cuda"), torch.randn(8, 3, device="cuda")
-    compiled = torch.compile(draws, fullgraph=True)
-    torch.manual_seed(5)
-    got = compiled(x, y)
-    again = compiled(x, y)
-    torch.manual_seed(5)
-    want = draws(x, y)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b)
-    assert not torch.equal(got[0], got[1]) and not torch.equal(got[2], got[3])
-    assert not torch.equal(got[0], again[0])
+    check_compile_draws_seed_none("cuda")
 
 
 # ---------------------------------------------------------------------------------------

@@ -299,3 +299,21 @@ def test_protocol_stages_that_add_seeds_share_a_folder(tmp_path):
     (tmp_path / "fig45" / "sweep.json").write_text(json.dumps({"mode": "protocol, 60 iterations, 1 seed"}))
     row = next(line for line in pr.stage_header(tmp_path) if line.startswith("| fig45 |"))
     assert "protocol, 60 iterations, seeds 0-2" in row, row
+
+
+def test_paired_gives_the_wobble_ratio_and_counts_wins_only_beyond_the_floor():
+    from wgan_kernels.experiments import protocol_report as pr
+
+    x = np.arange(1, 501, dtype=float)
+
+    def run(method, seed, swing, w1):
+        metrics = {"iteration": x, "critic_loss": swing * np.sin(2 * np.pi * x / 40),
+                   "w1": np.where(x % 10 == 0, w1, np.nan)}
+        return report.Run("swissroll", method, 5.0, seed, Path("."), "finished", {}, metrics)
+
+    runs = [run("gp", 0, 0.5, 0.8), run("lp", 0, 0.01, 0.2),  # LP better by 0.6, far beyond the floor
+            run("gp", 1, 0.02, 0.3), run("lp", 1, 0.01, 0.25)]  # 0.05 apart: a tie
+    p = pr.paired(runs, "swissroll", 5.0, floor=0.13)
+    assert p["seeds"] == [0, 1] and (p["lp_better"], p["gp_better"]) == (1, 0)
+    np.testing.assert_allclose(p["w1_diff"], [-0.6, -0.05])
+    np.testing.assert_allclose(p["wobble_ratio"], [50.0, 2.0], rtol=1e-6)
