@@ -92,8 +92,9 @@ setup(
     extras_require={
         "train": TRAIN_REQUIRES,
         "tensorboard": ["tensorboard"],
-        # scipy: tests/test_api.py checks the random streams' distributions with scipy.stats
-        "test": ["pytest", "pytest-benchmark", "scipy"],
+        # scipy: tests/test_api.py checks the random streams' distributions with scipy.stats;
+        # pytest-timeout: a hung test fails with its stack (pyproject.toml) instead of stalling CI
+        "test": ["pytest", "pytest-benchmark", "pytest-timeout", "scipy"],
     },
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},

@@ -30,6 +30,8 @@ pytestmark = [
                        "pip install --no-build-isolation -e '.[train]'"),
 ]
 
+# a two-process test runs in ~5 s; a hang must fail it, not run into CI's time limit
+DDP_TIMEOUT_S = 180
 TINY_TOY = dict(iterations=2, n_critic=2, lp_schedule=False, batch_size=32, hidden=32, eval_samples=40,
                 eval_every=1, plot_at=[1], progress=False, tensorboard=False, threads=1)
 TINY_IMAGE = dict(iterations=2, n_critic=1, batch_size=8, gen_batch_size=8, channels=8, critic_blocks=1,
@@ -342,7 +344,7 @@ def test_two_processes_match_one_process(tmp_path, penalty):
     config = dict(TINY_TOY, iterations=3, lr=1e-3, eval_every=10, plot_at=[], checkpoint_every=10)
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
     run(TrainConfig(out=one, penalty=penalty, **config))
-    launch_local(TrainConfig(out=two, penalty=penalty, **config), world_size=2)
+    launch_local(TrainConfig(out=two, penalty=penalty, **config), world_size=2, timeout=DDP_TIMEOUT_S)
     a, b = params(one), params(two)
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-6, msg=key)
@@ -356,6 +358,21 @@ def test_two_processes_match_one_process(tmp_path, penalty):
     rows_one, rows_two = read_metrics(one), read_metrics(two)
     for r1, r2 in zip(rows_one, rows_two):
         assert float(r1["critic_loss"]) == pytest.approx(float(r2["critic_loss"]), rel=1e-3, abs=1e-6)
+
+
+def test_a_stuck_distributed_run_is_stopped_with_an_error(tmp_path, capfd):
+    """launch_local's timeout turns a run that outlasts it into an error within a bounded time
+    (a rank that hangs must fail the caller, not hold it forever), with the ranks' stacks printed."""
+    from torch.multiprocessing import ProcessExitedException
+
+    from wgan_kernels.train.distributed import launch_local
+
+    config = dict(TINY_TOY, iterations=100_000, eval_every=100_000, plot_at=[], checkpoint_every=100_000)
+    start = time.monotonic()
+    with pytest.raises((ProcessExitedException, TimeoutError)):
+        launch_local(TrainConfig(out=str(tmp_path / "stuck"), **config), world_size=2, timeout=3)
+    assert time.monotonic() - start < 3 + 30 + 30  # the ranks' watchdog, the launcher's, the kill
+    assert "Timeout" in capfd.readouterr().err  # faulthandler's "Timeout (0:00:03)!" and a stack
 
 
 # ---------------------------------------------------------------------------------------

@@ -4,9 +4,12 @@ sample points drawn on the global batch, and local multi-process CPU runs withou
 
 from __future__ import annotations
 
+import datetime
+import faulthandler
 import os
 import socket
 import sys
+import time
 
 import torch
 import torch.distributed as dist
@@ -101,7 +104,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world_size: int, port: int, config, threads: int) -> None:
+def _worker(rank: int, world_size: int, port: int, config, threads: int, timeout: float | None) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size))
     if sys.platform.startswith("linux"):
@@ -109,9 +112,32 @@ def _worker(rank: int, world_size: int, port: int, config, threads: int) -> None
     torch.set_num_threads(threads)
     from .trainer import run
 
-    run(config)
+    if timeout is None:
+        run(config)  # Dist opens and closes the group with torch's default timeout
+        return
+    # A hung rank prints where it hangs and exits (mp.spawn then stops the others); collectives
+    # and the rendezvous give up after the same time instead of torch's 30 minutes.
+    faulthandler.dump_traceback_later(timeout, exit=True)
+    dist.init_process_group(backend="gloo", timeout=datetime.timedelta(seconds=timeout))
+    try:
+        run(config)
+    finally:
+        dist.destroy_process_group()
+        faulthandler.cancel_dump_traceback_later()
 
 
-def launch_local(config, world_size: int = 2, threads: int = 1) -> None:
-    """Runs wgan_kernels.train.run(config) in world_size processes (CPU, gloo)."""
-    mp.spawn(_worker, args=(world_size, free_port(), config, threads), nprocs=world_size, join=True)
+def launch_local(config, world_size: int = 2, threads: int = 1, timeout: float | None = None) -> None:
+    """Runs wgan_kernels.train.run(config) in world_size processes (CPU, gloo). With a timeout
+    (seconds) a run that has not ended by then is stopped and raises TimeoutError, with the
+    Python stack of every rank still running printed to stderr."""
+    context = mp.start_processes(_worker, args=(world_size, free_port(), config, threads, timeout),
+                                 nprocs=world_size, join=False, start_method="spawn")
+    # the ranks' own watchdogs fire first; this one catches a rank stuck where they cannot see
+    deadline = None if timeout is None else time.monotonic() + timeout + 30.0
+    while not context.join(timeout=None if deadline is None else max(0.0, deadline - time.monotonic())):
+        if deadline is not None and time.monotonic() >= deadline:
+            for process in context.processes:
+                if process.is_alive():
+                    process.kill()
+                process.join()
+            raise TimeoutError(f"launch_local: the {world_size} ranks did not finish within timeout={timeout} s")
