@@ -8,9 +8,11 @@ on a tiny grid when it is importable.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib.util
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -317,3 +319,46 @@ def test_paired_gives_the_wobble_ratio_and_counts_wins_only_beyond_the_floor():
     assert p["seeds"] == [0, 1] and (p["lp_better"], p["gp_better"]) == (1, 0)
     np.testing.assert_allclose(p["w1_diff"], [-0.6, -0.05])
     np.testing.assert_allclose(p["wobble_ratio"], [50.0, 2.0], rtol=1e-6)
+
+
+def test_protocol_report_extra_seed_levels_w2_and_init_sections(tmp_path, monkeypatch):
+    """The sections the fig45 test leaves out: the lambda-10 level sets of the extra seeds (each
+    row drawn from its own seed's files), the W2 table beside the p=1 quotient runs with its level
+    sets, and the initialisation table's untrained-W1 column."""
+    from wgan_kernels.experiments import protocol_report as pr
+
+    trainer = _fake_trainer(tmp_path)
+    quiet = dict(jobs=2, trainer=trainer, log=lambda *_: None)
+
+    def stage(folder, **settings):
+        config = dataclasses.replace(TINY, iterations=10, eval_every=5, **settings)
+        sweep.run_sweep(config, tmp_path / folder, **quiet)
+
+    stage("levels", methods=("gp", "lp"), lambdas=(10.0,), seeds=(0, 1, 2))
+    stage("pairs", methods=("quotient",), seeds=(0, 1))
+    stage("w2", methods=("quotient",), seeds=(0, 1), pair_p=2.0)
+    stage("init_torch", methods=("gp", "lp"), seeds=(0, 1))
+    stage("init_glorot", methods=("gp", "lp"), seeds=(0, 1), init="glorot")
+    assert any("--init glorot" in call for call in _calls(tmp_path / "init_glorot"))
+    assert any("--pair-p 2" in call for call in _calls(tmp_path / "w2"))
+
+    drawn = []
+    real_draw = report._draw_levels
+    monkeypatch.setattr(report, "_draw_levels", lambda ax, path: (drawn.append(Path(path)), real_draw(ax, path)))
+    text = pr.write_protocol_report(tmp_path, repeats=3).read_text()
+
+    assert "levels_swissroll_lam10_seeds.png" in text and (tmp_path / "levels_swissroll_lam10_seeds.png").exists()
+    seeds_drawn = {int(m.group(1)) for p in drawn for m in [re.search(r"seed(\d+)", str(p))] if m}
+    assert {1, 2} <= seeds_drawn, seeds_drawn
+
+    w2 = text.split("## Appendix D.5")[1].split("## ")[0]
+    assert "levels_w2.png" in w2 and (tmp_path / "levels_w2.png").exists()
+    row = next(line for line in w2.splitlines() if line.startswith("| swissroll"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] != "n/a" and cells[3] != "n/a", row  # p=2 and the p=1 quotient runs beside it
+
+    init = text.split("## Does GP's failure depend on the initialisation?")[1]
+    header, _, *rows = [line for line in init.splitlines() if line.startswith("|")]
+    assert "untrained W1" in header
+    assert [r.split("|")[1].strip() for r in rows] == ["torch", "glorot"]
+    assert all(r.split("|")[2].strip().startswith("1.0") for r in rows), rows  # the fake's initial_w1 1.0
