@@ -9,7 +9,7 @@ from benchmarks import baselines
 
 
 @pytest.mark.parametrize("op", baselines.OPS)
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["float32", "bfloat16"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=["float32", "bfloat16", "float16"])
 def test_baselines_agree(op, dtype):
     baselines.check_op(op, 8, (3, 8, 8), dtype, variants=("eager", "reference", "fused"))
 

@@ -218,16 +218,11 @@ Tensor perturb(const Tensor& x, double scale, std::optional<int64_t> seed, int64
     for_each_chunk(1, numel, [&](int64_t task, int64_t, int64_t begin, int64_t end) {
       moments(xp + begin, end - begin, &means[task], &m2s[task]);
     });
-    double count = 0, mean = 0, m2 = 0;  // Chan et al.'s pairwise update
-    for (size_t c = 0; c < means.size(); ++c) {
-      const double n_c = static_cast<double>(std::min<int64_t>(kChunk, numel - static_cast<int64_t>(c) * kChunk));
-      const double delta = means[c] - mean;
-      const double total = count + n_c;
-      mean += delta * n_c / total;
-      m2 += m2s[c] + delta * delta * count * n_c / total;
-      count = total;
-    }
-    const float amplitude = static_cast<float>(scale * std::sqrt(m2 / count));
+    Moments all;
+    for (size_t c = 0; c < means.size(); ++c)
+      all.merge(static_cast<double>(std::min<int64_t>(kChunk, numel - static_cast<int64_t>(c) * kChunk)), means[c],
+                m2s[c]);
+    const float amplitude = static_cast<float>(scale * std::sqrt(all.m2 / all.count));
     const int64_t first_quad = begin / 4, quads = (begin + numel - 1) / 4 - first_quad + 1;
     at::parallel_for(0, quads, 4096, [&](int64_t first, int64_t last) {
       add_noise_quads(xp, op, numel, begin, first_quad + first, last - first, key, /*offset=*/0, amplitude);

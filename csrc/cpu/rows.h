@@ -85,6 +85,20 @@ void for_each_chunk(int64_t rows, int64_t n, const F& fn) {
   });
 }
 
+// Count, mean and sum of squared deviations of a stream of values, merged chunk by chunk
+// (Chan, Golub and LeVeque's pairwise update): a standard deviation in one pass over chunks.
+struct Moments {
+  double count = 0, mean = 0, m2 = 0;
+  void merge(double n, double chunk_mean, double chunk_m2) {
+    if (n <= 0) return;
+    const double delta = chunk_mean - mean;
+    const double total = count + n;
+    mean += delta * n / total;
+    m2 += chunk_m2 + delta * delta * count * n / total;
+    count = total;
+  }
+};
+
 // The inner loops over one row, compiled for AVX2 and for the baseline ISA and picked at load
 // time (row_loops.cpp). T is float, double, c10::Half or c10::BFloat16; values are
 // accumulated and combined in acc_t<T>.
