@@ -279,3 +279,47 @@ def test_same_results_on_1_and_2_threads(device, dtype, shape):
     assert len(one) == len(two)
     for i, (a, b) in enumerate(zip(one, two)):
         assert torch.equal(a, b), i
+
+
+# ---------------------------------------------------------------------------------------
+# float16 on CPU: the F16C conversions and the scalar ones (CPUs without F16C) agree bit for bit
+
+F16_SCRIPT = r"""
+import sys, torch, wgan_kernels as wk
+torch.manual_seed(0)
+shape = (3, 2 * 512 * 40 + 7)  # many conversion stages, and a tail that is not a multiple of 8
+real, fake = (torch.randn(shape).half().requires_grad_() for _ in range(2))
+g = (torch.randn(shape) * shape[1] ** -0.5).half().requires_grad_()
+f_real, f_fake = torch.rand(3, requires_grad=True), torch.zeros(3, requires_grad=True)
+out = []
+x_hat = wk.interpolate(real, fake, seed=5, row_offset=3)
+out += [x_hat, *torch.autograd.grad(x_hat, (real, fake), torch.randn_like(x_hat))]
+out.append(wk.perturb(real, scale=0.7, seed=6, row_offset=1))
+for y in (wk.grad_norm(g), wk.norm_penalty(g, one_sided=True, reduction="none")):
+    out += [y, *torch.autograd.grad(y.sum(), g)]
+out += list(wk.penalty_stats(g.detach()))
+pair = wk.pair_penalty(f_real, f_fake, real, fake, kind="quotient")
+out += [pair, *torch.autograd.grad(pair, (f_real, f_fake, real, fake))]
+torch.save([t.detach() for t in out], sys.argv[1])
+"""
+
+
+def test_float16_scalar_and_f16c_conversions_agree(device, tmp_path):
+    if device != "cpu":
+        pytest.skip("CPU kernels")
+    import os
+    import subprocess
+    import sys
+
+    results = []
+    for name, extra in (("f16c", {}), ("scalar", {"WGAN_KERNELS_NO_F16C": "1"})):
+        path = tmp_path / f"{name}.pt"
+        env = {k: v for k, v in os.environ.items() if k != "WGAN_KERNELS_NO_F16C"} | extra
+        done = subprocess.run([sys.executable, "-c", F16_SCRIPT, str(path)], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        results.append(torch.load(path))
+    fast, scalar = results
+    assert len(fast) == len(scalar) == 19
+    for i, (a, b) in enumerate(zip(fast, scalar)):
+        assert a.dtype == b.dtype and torch.equal(a, b), f"output {i} differs"

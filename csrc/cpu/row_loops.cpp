@@ -1,6 +1,7 @@
 // The row loops declared in rows.h. Each is compiled twice, for AVX2 (x86-64-v3) and for the
 // baseline ISA, and the loader picks the clone the CPU supports (GCC/Clang target_clones), so
 // one build runs everywhere and still vectorises the float conversions and reductions.
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -212,8 +213,10 @@ __attribute__((target("avx,f16c"))) void to_halves_f16c(const float* in, c10::Ha
   for (; i < n; ++i) out[i] = static_cast<c10::Half>(in[i]);
 }
 
+// WGAN_KERNELS_NO_F16C=1 takes the scalar conversions, so that the tests can compare the two
 bool has_f16c() {
-  static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("f16c"));
+  static const bool yes =
+      std::getenv("WGAN_KERNELS_NO_F16C") == nullptr && (__builtin_cpu_init(), __builtin_cpu_supports("f16c"));
   return yes;
 }
 #else
