@@ -273,13 +273,21 @@ void scale_row(const Half* x, float c, Half* out, int64_t n) {
   });
 }
 
-void lerp_row(const Half* a, const Half* b, float t, Half* out, int64_t n) {
-  float as[kStage], bs[kStage], os[kStage];
+// out = float_loop(x, y) on float copies of x and y, stage by stage
+template <typename FloatLoop>
+WGAN_INLINE void two_to_one(const Half* x, const Half* y, Half* out, int64_t n, const FloatLoop& float_loop) {
+  float xs[kStage], ys[kStage], os[kStage];
   in_stages(n, [&](int64_t s, int64_t len) {
-    to_floats(a + s, as, len);
-    to_floats(b + s, bs, len);
-    lerp_row(as, bs, t, os, len);
+    to_floats(x + s, xs, len);
+    to_floats(y + s, ys, len);
+    float_loop(xs, ys, os, len);
     to_halves(os, out + s, len);
+  });
+}
+
+void lerp_row(const Half* a, const Half* b, float t, Half* out, int64_t n) {
+  two_to_one(a, b, out, n, [t](const float* as, const float* bs, float* os, int64_t len) {
+    lerp_row(as, bs, t, os, len);
   });
 }
 
@@ -305,12 +313,8 @@ void difference_row(const Half* x, const Half* y, float c, Half* grad_x, Half* g
 }
 
 void scaled_difference_row(const Half* x, const Half* y, float c, Half* out, int64_t n) {
-  float xs[kStage], ys[kStage], os[kStage];
-  in_stages(n, [&](int64_t s, int64_t len) {
-    to_floats(x + s, xs, len);
-    to_floats(y + s, ys, len);
+  two_to_one(x, y, out, n, [c](const float* xs, const float* ys, float* os, int64_t len) {
     scaled_difference_row(xs, ys, c, os, len);
-    to_halves(os, out + s, len);
   });
 }
 
