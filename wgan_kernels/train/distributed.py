@@ -128,8 +128,9 @@ def _worker(rank: int, world_size: int, port: int, config, threads: int, timeout
 
 def launch_local(config, world_size: int = 2, threads: int = 1, timeout: float | None = None) -> None:
     """Runs wgan_kernels.train.run(config) in world_size processes (CPU, gloo). With a timeout
-    (seconds) a run that has not ended by then is stopped and raises TimeoutError, with the
-    Python stack of every rank still running printed to stderr."""
+    (seconds) a run that has not ended by then is stopped with an error: each rank still running
+    prints its Python stack to stderr and exits, which raises torch's ProcessExitedException here;
+    a rank that cannot even do that is killed 30 s later and TimeoutError is raised."""
     context = mp.start_processes(_worker, args=(world_size, free_port(), config, threads, timeout),
                                  nprocs=world_size, join=False, start_method="spawn")
     # the ranks' own watchdogs fire first; this one catches a rank stuck where they cannot see
