@@ -98,7 +98,7 @@ setup(
     },
     ext_modules=[extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
-    # a script, not a console_scripts entry point: it sets OMP_WAIT_POLICY before torch loads
+    # a script, not a console_scripts entry point: it sets OpenMP's spinning before torch loads
     scripts=["scripts/wgan-train"],
     zip_safe=False,
 )

@@ -495,3 +495,17 @@ def test_glorot_init_of_the_mlps_and_refused_for_resnet():
     assert torch.count_nonzero(default.net[0].bias) > 0  # PyTorch's default draws the biases too
     with pytest.raises(ValueError, match="--init"):
         build_models("resnet", (3, 8, 8), init="glorot", **kwargs)
+
+
+@pytest.mark.parametrize("given,expected", [({}, "3000 None"), ({"OMP_WAIT_POLICY": "PASSIVE"}, "None PASSIVE"),
+                                            ({"GOMP_SPINCOUNT": "5"}, "5 None")])
+def test_wgan_train_sets_a_short_openmp_spin_unless_given(given, expected):
+    """scripts/wgan-train sets GOMP_SPINCOUNT before torch loads, and keeps the user's settings."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "wgan-train")
+    code = (f"import os, runpy, sys\nsys.argv = ['wgan-train', '--help']\n"
+            f"try:\n    runpy.run_path({script!r})\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")} | given
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == expected

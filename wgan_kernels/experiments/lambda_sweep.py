@@ -182,7 +182,7 @@ def run_cell(
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as wgan-train: spinning OpenMP threads slow busy cores
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # runs share the cores: spinning OpenMP threads slow the others
     start = time.perf_counter()
     with open(out / "train.log", "a") as log:
         log.write(f"$ {shlex.join(cmd)}\n")

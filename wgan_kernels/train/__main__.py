@@ -1,5 +1,6 @@
 """`python -m wgan_kernels.train` (the `wgan-train` command is scripts/wgan-train, which also sets
-OMP_WAIT_POLICY=PASSIVE before torch loads; set it yourself here on a CPU shared with other jobs)."""
+GOMP_SPINCOUNT=3000 before torch loads; set it, or OMP_WAIT_POLICY=PASSIVE on a CPU shared with
+other jobs, yourself here: docs/TRAINING.md)."""
 
 from __future__ import annotations
 
