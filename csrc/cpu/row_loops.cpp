@@ -2,7 +2,6 @@
 // baseline ISA, and the loader picks the clone the CPU supports (GCC/Clang target_clones), so
 // one build runs everywhere and still vectorises the float conversions and reductions.
 #include <cstdlib>
-#include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

@@ -100,8 +100,8 @@ struct Moments {
 };
 
 // The inner loops over one row, compiled for AVX2 and for the baseline ISA and picked at load
-// time (row_loops.cpp). T is float, double, c10::Half or c10::BFloat16; values are
-// accumulated and combined in acc_t<T>.
+// time (row_loops.cpp; c10::Half converts to float buffers and runs the float loops). T is
+// float, double, c10::Half or c10::BFloat16; values are accumulated and combined in acc_t<T>.
 #define WGAN_ROW_LOOPS(T)                                                                                \
   acc_t<T> sum_squares(const T* x, int64_t n);                                                          \
   acc_t<T> sum_squared_differences(const T* x, const T* y, int64_t n);                                  \
