@@ -33,6 +33,7 @@ RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"
 
 BATCHES = (64, 256, 1024)
 SHAPES = ((2,), (3, 32, 32), (3, 64, 64), (3, 256, 256))
+DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 QUICK_SIZES = ((64, (2,)), (256, (3, 32, 32)), (64, (3, 256, 256)))
 # The default CPU grid leaves out B=1024 x 3x256x256 (805 MB per float32 tensor; the memory
 # benchmark uses it) and runs bfloat16 and float16 at two sizes, to finish in ~15 minutes on 2 cores.
@@ -66,10 +67,6 @@ def gpu_targets(row: dict, shape, dtype) -> dict:
     return met
 
 
-def dtypes_for(device: str):
-    return (torch.float32, torch.bfloat16, torch.float16)
-
-
 def available_bytes(device: str) -> float:
     if device == "cuda":
         free, _ = torch.cuda.mem_get_info()
@@ -90,7 +87,7 @@ def grid(quick: bool, device: str, all_sizes: bool = False):
         sizes += CUDA_QUICK_EXTRA
     trim = not all_sizes and device == "cpu"
     cases = []
-    for dtype in dtypes_for(device):
+    for dtype in DTYPES:
         for batch, shape in sizes:
             if quick and dtype != torch.float32 and (batch, shape) != (256, (3, 32, 32)):
                 continue

@@ -4,6 +4,9 @@ CPU kernels split into chunks, and the same results on 1 and 2 threads."""
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -260,7 +263,7 @@ def _all_results(real, fake, g, f_real, f_fake):
     return results
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("shape", [(4, 70000), (3000, 40)], ids=["split-rows", "many-rows"])
 def test_same_results_on_1_and_2_threads(device, dtype, shape):
     if device != "cpu":
@@ -307,10 +310,6 @@ torch.save([t.detach() for t in out], sys.argv[1])
 def test_float16_scalar_and_f16c_conversions_agree(device, tmp_path):
     if device != "cpu":
         pytest.skip("CPU kernels")
-    import os
-    import subprocess
-    import sys
-
     results = []
     for name, extra in (("f16c", {}), ("scalar", {"WGAN_KERNELS_NO_F16C": "1"})):
         path = tmp_path / f"{name}.pt"
